@@ -1,0 +1,1 @@
+"""Compliance policies, reports to Intune and sync runs."""

@@ -1,0 +1,311 @@
+"""Import Jamf Pro computers-inventory records: streamed, batched, idempotent upserts.
+
+Used by ``manage.py import_inventory``, the upload API and the Jamf Pro pull. One transaction per
+batch; a batch that fails is retried record by record, so one bad record never stops or
+half-writes the others. A record whose ``general.reportDate`` is older than what is stored does
+not overwrite it.
+"""
+
+import io
+import json
+import logging
+from dataclasses import dataclass, field
+
+import ijson
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+from devices.jamf.mapping import MappingError, map_computer_record
+from devices.models import Computer, UserAccount
+
+logger = logging.getLogger(__name__)
+
+USER_FIELDS = [
+    "full_name", "uid", "account_type", "is_admin", "email", "entra_user_id", "entra_device_id", "entra_state",
+    "password_history_depth", "password_min_complex_characters", "password_max_age_days", "password_type",
+    "password_min_length", "screensaver_idle_minutes",
+]
+
+
+class InputError(ValueError):
+    """The input as a whole cannot be read (not JSON, wrong top-level shape)."""
+
+
+@dataclass
+class Rejection:
+    index: int
+    jamf_id: str
+    reason: str
+
+    def as_dict(self):
+        return {"index": self.index, "jamf_id": self.jamf_id, "reason": self.reason}
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    rejected: list = field(default_factory=list)
+    changed_ids: list = field(default_factory=list)
+    outcomes: list = field(default_factory=list)  # (index, jamf_id, outcome, reason) when asked for
+    input_error: str = ""
+
+    @property
+    def total(self):
+        return self.created + self.updated + self.unchanged + self.stale + len(self.rejected)
+
+    def summary(self):
+        return {
+            "created": self.created, "updated": self.updated, "unchanged": self.unchanged, "stale": self.stale,
+            "rejected": len(self.rejected),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the input: one record, a list of records, or a page {"totalCount", "results": [...]}
+
+
+class _Prepended(io.RawIOBase):
+    """A byte stream that replays ``head`` and then reads on from ``rest`` (so stdin can be sniffed)."""
+
+    def __init__(self, head, rest):
+        self.head = memoryview(head)
+        self.rest = rest
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if len(self.head):
+            n = min(len(buffer), len(self.head))
+            buffer[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        data = self.rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _shape(head):
+    """'list', 'page' or 'record', from the first bytes of the input."""
+    stripped = head.lstrip(b" \t\r\n\xef\xbb\xbf")
+    if not stripped:
+        raise InputError("the input is empty")
+    if stripped[:1] == b"[":
+        return "list"
+    if stripped[:1] != b"{":
+        raise InputError("the input must be a JSON object or list, not %r..." % stripped[:20].decode(errors="replace"))
+    try:
+        for prefix, event, value in ijson.parse(io.BytesIO(stripped)):
+            if prefix == "" and event == "map_key":
+                return "page" if value in ("results", "totalCount") else "record"
+            if prefix == "" and event == "end_map":
+                return "record"
+    except ijson.JSONError:
+        pass
+    return "record"
+
+
+def iter_records(stream):
+    """Yield each record of a binary stream, without holding the whole input in memory."""
+    head = stream.read(65536)
+    if isinstance(head, str):
+        raise InputError("open the input in binary mode")
+    shape = _shape(head)
+    source = io.BufferedReader(_Prepended(head, stream), buffer_size=65536)
+    try:
+        if shape == "record":
+            yield json.loads(source.read())
+            return
+        yield from ijson.items(source, "item" if shape == "list" else "results.item", use_float=True)
+    except (ijson.JSONError, ValueError) as exc:
+        raise InputError("the input is not valid JSON: %s" % exc) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Upserting
+
+
+def import_records(tenant, records, batch_size=500, progress=None, keep_outcomes=False):
+    """Import an iterable of records into ``tenant``; returns an :class:`ImportResult`.
+
+    ``progress(n)`` is called after each batch with the number of records it held.
+    """
+    result = ImportResult()
+    batch = []
+    records = iter(records)
+    index = 0
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            break
+        except InputError as exc:
+            # Keep what was read before the damage; say where it stopped.
+            result.input_error = "after record %d, %s" % (index - 1, exc) if index else str(exc)
+            break
+        batch.append((index, record))
+        index += 1
+        if len(batch) >= batch_size:
+            _import_batch(tenant, batch, result, keep_outcomes)
+            if progress:
+                progress(len(batch))
+            batch = []
+    if batch:
+        _import_batch(tenant, batch, result, keep_outcomes)
+        if progress:
+            progress(len(batch))
+    return result
+
+
+def _import_batch(tenant, batch, result, keep_outcomes):
+    mapped = {}
+    for index, record in batch:
+        try:
+            item = map_computer_record(record)
+        except MappingError as exc:
+            jamf_id = record.get("id") if isinstance(record, dict) else None
+            _reject(result, index, jamf_id, str(exc), keep_outcomes)
+            continue
+        previous = mapped.get(item.jamf_id)
+        if previous is not None:
+            # The same computer twice in one batch: the newer report wins (the later one on a tie),
+            # as it would across batches; the loser counts as stale.
+            if _newer(previous[1], item):
+                _count(result, index, item.jamf_id, "stale", keep_outcomes)
+                continue
+            _count(result, previous[0], item.jamf_id, "stale", keep_outcomes)
+        mapped[item.jamf_id] = (index, item)
+    if not mapped:
+        return
+    try:
+        with transaction.atomic():
+            outcomes = _upsert(tenant, list(mapped.values()))
+    except (IntegrityError, DatabaseError) as exc:
+        logger.info("batch import into %s failed (%s); retrying record by record", tenant.slug, exc.__class__.__name__)
+        outcomes = []
+        for entry in mapped.values():
+            try:
+                with transaction.atomic():
+                    outcomes.extend(_upsert(tenant, [entry]))
+            except (IntegrityError, DatabaseError) as exc:
+                outcomes.append((entry[0], entry[1].jamf_id, "rejected", _db_reason(exc), None))
+    for index, jamf_id, outcome, reason, computer_id in sorted(outcomes):
+        if outcome == "rejected":
+            _reject(result, index, jamf_id, reason, keep_outcomes)
+        else:
+            _count(result, index, jamf_id, outcome, keep_outcomes)
+            if outcome in ("created", "updated"):
+                result.changed_ids.append(computer_id)
+
+
+def _newer(a, b):
+    """True when mapped record ``a`` is strictly newer than ``b`` by report date."""
+    return a.report_date is not None and b.report_date is not None and a.report_date > b.report_date
+
+
+def _reject(result, index, jamf_id, reason, keep_outcomes):
+    result.rejected.append(Rejection(index, str(jamf_id) if jamf_id is not None else "", reason))
+    if keep_outcomes:
+        result.outcomes.append((index, str(jamf_id or ""), "rejected", reason))
+
+
+def _count(result, index, jamf_id, outcome, keep_outcomes):
+    setattr(result, outcome, getattr(result, outcome) + 1)
+    if keep_outcomes:
+        result.outcomes.append((index, jamf_id, outcome, ""))
+
+
+def _db_reason(exc):
+    text = str(exc).lower()
+    if "udid" in text:
+        return "udid: another computer of this tenant already has this UDID"
+    return "the database refused the record (%s)" % exc.__class__.__name__
+
+
+def _upsert(tenant, entries):
+    """Write the entries of one batch; returns (index, jamf_id, outcome, reason, computer_id) tuples."""
+    jamf_ids = [item.jamf_id for _, item in entries]
+    existing = {
+        row["jamf_id"]: row
+        for row in Computer.objects.filter(tenant=tenant, jamf_id__in=jamf_ids).values(
+            "id", "jamf_id", "udid", "last_inventory_update", "source_hash", "company_portal_seen_at"
+        )
+    }
+    udid_owner = dict(
+        Computer.objects.filter(tenant=tenant, udid__in=[item.udid for _, item in entries])
+        .exclude(jamf_id__in=jamf_ids)
+        .values_list("udid", "jamf_id")
+    )
+    now = timezone.now()
+    outcomes = []
+    groups = {}  # sections -> [(index, item, outcome)]
+    for index, item in entries:
+        row = existing.get(item.jamf_id)
+        if item.udid in udid_owner:
+            reason = "udid: %s already belongs to the computer with Jamf ID %s" % (item.udid, udid_owner[item.udid])
+            outcomes.append((index, item.jamf_id, "rejected", reason, None))
+            continue
+        if row is None:
+            outcome = "created"
+        elif (
+            row["last_inventory_update"] is not None
+            and item.report_date is not None
+            and item.report_date < row["last_inventory_update"]
+        ):
+            outcomes.append((index, item.jamf_id, "stale", "", row["id"]))
+            continue
+        elif row["source_hash"] == item.source_hash:
+            outcomes.append((index, item.jamf_id, "unchanged", "", row["id"]))
+            continue
+        else:
+            outcome = "updated"
+        values = dict(item.computer)
+        if "company_portal_version" in values:
+            seen = row["company_portal_seen_at"] if row else None
+            values["company_portal_seen_at"] = None if values["company_portal_version"] is None else (seen or now)
+        item.values = values
+        groups.setdefault(item.sections, []).append((index, item, outcome))
+
+    with_users = []
+    for members in groups.values():
+        objs = [
+            Computer(tenant=tenant, jamf_id=item.jamf_id, udid=item.udid, source_hash=item.source_hash, **item.values)
+            for _, item, _ in members
+        ]
+        update_fields = sorted({"udid", "source_hash", "updated_at"} | set(members[0][1].values))
+        Computer.objects.bulk_create(
+            objs, update_conflicts=True, unique_fields=["tenant", "jamf_id"], update_fields=update_fields
+        )
+        for obj, (index, item, outcome) in zip(objs, members, strict=True):
+            if obj.pk is None:  # database without RETURNING on upsert
+                obj.pk = Computer.objects.only("id").get(tenant=tenant, jamf_id=item.jamf_id).pk
+            outcomes.append((index, item.jamf_id, outcome, "", obj.pk))
+            if item.users is not None:
+                with_users.append((obj.pk, outcome, item.users))
+    if with_users:
+        _sync_users(with_users)
+    return outcomes
+
+
+def _sync_users(with_users):
+    """Make each computer's user accounts exactly the mapped ones, keeping the rows that stay."""
+    updated_ids = [pk for pk, outcome, _ in with_users if outcome != "created"]
+    keep = {(pk, user["username"]) for pk, _, users in with_users for user in users}
+    if updated_ids:
+        stale = [
+            row_id
+            for row_id, computer_id, username in UserAccount.objects.filter(computer_id__in=updated_ids).values_list(
+                "id", "computer_id", "username"
+            )
+            if (computer_id, username) not in keep
+        ]
+        if stale:
+            UserAccount.objects.filter(id__in=stale).delete()
+    objs = [UserAccount(computer_id=pk, **user) for pk, _, users in with_users for user in users]
+    if objs:
+        UserAccount.objects.bulk_create(
+            objs, update_conflicts=True, unique_fields=["computer", "username"], update_fields=USER_FIELDS
+        )

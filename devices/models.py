@@ -1,0 +1,215 @@
+"""Macs and their users as Jamf Pro reports them, and the raw inventory events that brought them."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from portal.models import Tenant
+from portal.tenancy import scoped_queryset
+
+
+class FileVaultState(models.TextChoices):
+    """DISK_ENCRYPTION bootPartitionEncryptionDetails.partitionFileVault2State."""
+
+    ENCRYPTED = "ENCRYPTED", _("Encrypted")
+    ENCRYPTING = "ENCRYPTING", _("Encrypting")
+    DECRYPTING = "DECRYPTING", _("Decrypting")
+    NOT_ENCRYPTED = "NOT_ENCRYPTED", _("Not encrypted")
+    UNKNOWN = "UNKNOWN", _("Unknown")
+
+
+class GatekeeperStatus(models.TextChoices):
+    """SECURITY gatekeeperStatus."""
+
+    APP_STORE = "APP_STORE", _("App Store only")
+    APP_STORE_AND_IDENTIFIED_DEVELOPERS = (
+        "APP_STORE_AND_IDENTIFIED_DEVELOPERS",
+        _("App Store and identified developers"),
+    )
+    DISABLED = "DISABLED", _("Disabled")
+    NOT_COLLECTED = "NOT_COLLECTED", _("Not collected")
+
+
+class SipStatus(models.TextChoices):
+    """SECURITY sipStatus."""
+
+    ENABLED = "ENABLED", _("Enabled")
+    DISABLED = "DISABLED", _("Disabled")
+    NOT_COLLECTED = "NOT_COLLECTED", _("Not collected")
+    NOT_AVAILABLE = "NOT_AVAILABLE", _("Not available")
+
+
+class EntraState(models.TextChoices):
+    """LOCAL_USER_ACCOUNTS azureActiveDirectoryId: Jamf's view of the user's Entra registration."""
+
+    ACTIVATED = "ACTIVATED", _("Activated")
+    DEACTIVATED = "DEACTIVATED", _("Deactivated")
+    UNRESPONSIVE = "UNRESPONSIVE", _("Unresponsive")
+    UNKNOWN = "UNKNOWN", _("Unknown")
+
+
+class ComputerQuerySet(scoped_queryset("tenant")):
+    pass
+
+
+class Computer(models.Model):
+    """A Mac managed by a tenant's Jamf Pro, with every attribute of the seed's appendix table."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="computers")
+    jamf_id = models.CharField(_("Jamf ID"), max_length=64)
+    udid = models.CharField(_("UDID"), max_length=64)
+    serial_number = models.CharField(max_length=64, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    last_check_in = models.DateTimeField(null=True, blank=True, help_text=_("The recurring check-in (lastContact)."))
+    last_inventory_update = models.DateTimeField(null=True, blank=True, help_text=_("Jamf's general.reportDate."))
+    last_enrolled = models.DateTimeField(null=True, blank=True)
+    managed = models.BooleanField(default=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    entra_device_id = models.CharField(_("Entra device ID"), max_length=64, blank=True)
+    company_portal_version = models.CharField(max_length=64, null=True, blank=True)
+    company_portal_seen_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When Company Portal was first seen installed.")
+    )
+
+    # Hardware
+    architecture = models.CharField(max_length=32, blank=True)
+    open_ram_slots = models.IntegerField(null=True, blank=True)
+    battery_capacity_percent = models.IntegerField(null=True, blank=True)
+    boot_rom = models.CharField(max_length=64, blank=True)
+    bus_speed_mhz = models.IntegerField(null=True, blank=True)
+    cache_size_kb = models.IntegerField(null=True, blank=True)
+    mac_address = models.CharField(max_length=32, blank=True)
+    alt_mac_address = models.CharField(max_length=32, blank=True)
+    make = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=255, blank=True)
+    model_identifier = models.CharField(max_length=64, blank=True)
+    nic_speed = models.CharField(max_length=32, blank=True)
+    core_count = models.IntegerField(null=True, blank=True)
+    processor_count = models.IntegerField(null=True, blank=True)
+    processor_speed_mhz = models.IntegerField(null=True, blank=True)
+    processor_type = models.CharField(max_length=128, blank=True)
+    smc_version = models.CharField(max_length=64, blank=True)
+    total_ram_mb = models.IntegerField(null=True, blank=True)
+
+    # Operating system
+    os_name = models.CharField(max_length=64, blank=True)
+    os_version = models.CharField(max_length=64, blank=True)
+    os_build = models.CharField(max_length=64, blank=True)
+    platform = models.CharField(max_length=32, blank=True)
+    ad_status = models.CharField(_("Active Directory status"), max_length=255, blank=True)
+
+    # User and location
+    user_email = models.CharField(max_length=255, blank=True)
+    username = models.CharField(max_length=255, blank=True)
+
+    # Security
+    filevault_state = models.CharField(
+        _("FileVault 2 (boot partition)"), max_length=16, choices=FileVaultState.choices, null=True, blank=True
+    )
+    filevault2_status = models.CharField(max_length=16, blank=True)
+    gatekeeper = models.CharField(max_length=40, choices=GatekeeperStatus.choices, null=True, blank=True)
+    sip = models.CharField(_("SIP"), max_length=16, choices=SipStatus.choices, null=True, blank=True)
+    auto_login_disabled = models.BooleanField(null=True, blank=True)
+
+    # Bookkeeping
+    source_hash = models.CharField(max_length=40, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ComputerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "jamf_id"], name="computer_unique_tenant_jamf_id"),
+            models.UniqueConstraint(fields=["tenant", "udid"], name="computer_unique_tenant_udid"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "last_check_in"], name="computer_tenant_checkin"),
+            models.Index(fields=["serial_number"], name="computer_serial"),
+            models.Index(fields=["entra_device_id"], name="computer_entra_device"),
+        ]
+
+    def __str__(self):
+        return self.name or self.serial_number or self.udid
+
+    @property
+    def has_company_portal(self):
+        return self.company_portal_version is not None
+
+
+class UserAccount(models.Model):
+    """A local or mobile account on a Mac, with its Entra registration and password attributes.
+
+    A null password attribute means NotEnforced.
+    """
+
+    computer = models.ForeignKey(Computer, on_delete=models.CASCADE, related_name="user_accounts")
+    username = models.CharField(max_length=255)
+    full_name = models.CharField(max_length=255, blank=True)
+    uid = models.CharField(max_length=32, blank=True)
+    account_type = models.CharField(max_length=16, blank=True)
+    is_admin = models.BooleanField(null=True)
+    email = models.CharField(_("e-mail / UPN"), max_length=255, blank=True)
+    entra_user_id = models.CharField(_("Entra user ID"), max_length=64, blank=True)
+    entra_device_id = models.CharField(_("Entra device ID"), max_length=64, blank=True)
+    entra_state = models.CharField(
+        _("Jamf registration state"), max_length=16, choices=EntraState.choices, null=True, blank=True
+    )
+    password_history_depth = models.IntegerField(null=True, blank=True)
+    password_min_complex_characters = models.IntegerField(null=True, blank=True)
+    password_max_age_days = models.IntegerField(null=True, blank=True)
+    password_type = models.CharField(max_length=16, null=True, blank=True)
+    password_min_length = models.IntegerField(null=True, blank=True)
+    screensaver_idle_minutes = models.IntegerField(null=True, blank=True)
+
+    objects = scoped_queryset("computer__tenant").as_manager()
+
+    class Meta:
+        ordering = ["username"]
+        constraints = [
+            models.UniqueConstraint(fields=["computer", "username"], name="useraccount_unique_computer_username"),
+        ]
+
+    def __str__(self):
+        return self.username
+
+    @property
+    def is_registered(self):
+        return bool(self.entra_device_id and self.entra_user_id)
+
+
+class InventoryEvent(models.Model):
+    """A body received from Jamf Pro (webhook, API pull or upload), stored before it is processed."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", _("Webhook")
+        API_PULL = "api_pull", _("Jamf Pro API pull")
+        UPLOAD = "upload", _("Upload")
+        IMPORT = "import", _("Import command")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        PROCESSED = "processed", _("Processed")
+        IGNORED = "ignored", _("Ignored")
+        REJECTED = "rejected", _("Rejected")
+        FAILED = "failed", _("Failed")
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="inventory_events")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    event_type = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    event_timestamp = models.DateTimeField(null=True, blank=True)
+    raw_body = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    computer = models.ForeignKey(Computer, on_delete=models.SET_NULL, null=True, blank=True, related_name="events")
+
+    objects = scoped_queryset("tenant").as_manager()
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-received_at"], name="event_tenant_received")]
+
+    def __str__(self):
+        return "%s %s" % (self.event_type or self.source, self.received_at)

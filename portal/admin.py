@@ -1,0 +1,199 @@
+"""Admin for tenants, their client secrets and memberships, plus the tenant-scoping admin base."""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+
+from portal import tenancy
+from portal.models import ClientSecret, Membership, Tenant
+
+admin.site.site_header = _("Mac compliance portal")
+admin.site.site_title = _("Mac compliance portal")
+admin.site.index_title = _("Tenants, Macs and compliance")
+
+
+class TenantScopedAdminMixin:
+    """Scope an admin (or inline) to the tenants the user may see, through ``portal.tenancy``.
+
+    ``change_role`` is the least role that may add, change and delete; None makes it read-only
+    for everyone but MSP staff.
+    """
+
+    change_role = tenancy.ADMIN
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).for_user(request.user)
+
+    def _may(self, request, obj, role):
+        if tenancy.is_msp_staff(request.user):
+            return True
+        if role is None or not request.user.is_active:
+            return False
+        if obj is None:
+            return tenancy.has_any_membership(request.user, role)
+        return tenancy.has_role(request.user, tenancy.tenant_id_of(obj), role)
+
+    def has_module_permission(self, request):
+        return self._may(request, None, tenancy.VIEWER)
+
+    def has_view_permission(self, request, obj=None):
+        return self._may(request, obj, tenancy.VIEWER)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may(request, obj, self.change_role)
+
+    def has_add_permission(self, request, *args):
+        obj = args[0] if args else None  # inlines pass the parent object
+        return self._may(request, obj, self.change_role)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._may(request, obj, self.change_role)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is Tenant:
+            kwargs["queryset"] = Tenant.objects.for_user(request.user, self.change_role or tenancy.ADMIN)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ScopedTenantFilter(admin.RelatedFieldListFilter):
+    """The tenant filter lists only the tenants the user may see."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(t.pk, t.name) for t in Tenant.objects.for_user(request.user).only("pk", "name")]
+
+
+class WriteOnlySecretWidget(forms.PasswordInput):
+    def __init__(self, is_set=False, **kwargs):
+        attrs = {"autocomplete": "new-password"}
+        if is_set:
+            attrs["placeholder"] = str(_("set (leave blank to keep)"))
+        super().__init__(attrs=attrs, render_value=False)
+
+
+class ClientSecretForm(forms.ModelForm):
+    """The secret's value is write-only: entered once, never shown back."""
+
+    class Meta:
+        model = ClientSecret
+        fields = ["value", "description", "expires_at"]
+        widgets = {"value": WriteOnlySecretWidget()}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["value"].required = False
+            self.fields["value"].widget = WriteOnlySecretWidget(is_set=True)
+            self.initial["value"] = ""
+
+    def clean_value(self):
+        value = (self.cleaned_data.get("value") or "").strip()
+        if not value and self.instance.pk:
+            return ClientSecret.objects.get(pk=self.instance.pk).value
+        if not value:
+            raise forms.ValidationError(_("Enter the secret's Value, as shown once in Entra ID."))
+        return value
+
+
+class ClientSecretInline(TenantScopedAdminMixin, admin.TabularInline):
+    model = ClientSecret
+    form = ClientSecretForm
+    extra = 0
+    fields = ["value", "description", "expires_at", "state"]
+    readonly_fields = ["state"]
+
+    @admin.display(description=_("state"))
+    def state(self, obj):
+        if not obj.pk:
+            return "-"
+        verb = _("expired on") if obj.is_expired else _("expires on")
+        return "%s, %s %s" % (_("set"), verb, obj.expires_at.date().isoformat())
+
+    def get_queryset(self, request):
+        return ClientSecret.objects.for_user(request.user)
+
+
+class TenantForm(forms.ModelForm):
+    jamf_client_secret = forms.CharField(
+        label=_("Jamf Pro API client secret"), required=False, widget=WriteOnlySecretWidget()
+    )
+
+    class Meta:
+        model = Tenant
+        fields = ["name", "slug", "jamf_client_secret"]  # the admin's fieldsets add the rest
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial["jamf_client_secret"] = ""
+        if self.instance.pk and self.instance.jamf_client_secret:
+            self.fields["jamf_client_secret"].widget = WriteOnlySecretWidget(is_set=True)
+            self.fields["jamf_client_secret"].help_text = _("Set. Leave blank to keep it.")
+
+    def clean_jamf_client_secret(self):
+        value = (self.cleaned_data.get("jamf_client_secret") or "").strip()
+        if not value and self.instance.pk:
+            return Tenant.objects.get(pk=self.instance.pk).jamf_client_secret
+        return value
+
+
+@admin.register(Tenant)
+class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    form = TenantForm
+    list_display = ["name", "slug", "is_active", "cloud", "intune_enabled", "reporting_mode", "connection"]
+    list_filter = ["is_active", "cloud", "intune_enabled", "reporting_mode"]
+    search_fields = ["name", "slug", "entra_tenant"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["entra_tenant_id", "last_test_at", "last_test_ok", "last_test_message", "created_at"]
+    inlines = [ClientSecretInline]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "is_active"]}),
+        (
+            _("Microsoft Entra ID and Intune"),
+            {
+                "fields": [
+                    "cloud", "entra_tenant", "entra_tenant_id", "client_id", "intune_enabled", "reporting_mode",
+                    "partner_policy_group_ids",
+                ]
+            },
+        ),
+        (
+            _("Landing page for Macs Entra ID does not recognise"),
+            {
+                "fields": [
+                    "landing_page", "landing_custom_url", "jamf_enrollment_url", "self_service_registration_url",
+                    "support_contact", "logo_url",
+                ]
+            },
+        ),
+        (_("Rules"), {"fields": ["unresponsive_after_hours", "compliance_validity_days"]}),
+        (_("Jamf Pro"), {"fields": ["jamf_url", "jamf_client_id", "jamf_client_secret", "jamf_api_version"]}),
+        (_("Last connection test"), {"fields": ["last_test_at", "last_test_ok", "last_test_message"]}),
+    ]
+
+    @admin.display(description=_("connection"), boolean=True)
+    def connection(self, obj):
+        return obj.last_test_ok
+
+    def has_add_permission(self, request):
+        return tenancy.is_msp_staff(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return tenancy.is_msp_staff(request.user)
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "tenant", "role"]
+    list_filter = [("tenant", ScopedTenantFilter), "role"]
+    search_fields = ["user__username", "user__email", "tenant__name"]
+    autocomplete_fields = []
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user", "tenant")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not tenancy.is_msp_staff(request.user):
+            # A customer admin may only pick people already in one of their tenants.
+            tenant_ids = tenancy.tenant_ids_for_user(request.user, tenancy.ADMIN)
+            kwargs["queryset"] = get_user_model().objects.filter(memberships__tenant_id__in=tenant_ids).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

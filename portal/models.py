@@ -1,0 +1,204 @@
+"""Tenancy core: customer tenants, their Entra client secrets, and who may see them."""
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from portal.fields import EncryptedTextField
+from portal.tenancy import ROLE_CHOICES, VIEWER, scoped_queryset
+
+GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
+
+validate_guid = RegexValidator(GUID_RE, _("Enter a GUID such as 0012166f-5db5-41f7-b832-d8763d641274."))
+
+
+def validate_entra_tenant(value):
+    """An Entra tenant is named by its domain (contoso.onmicrosoft.com) or its GUID."""
+    if not (GUID_RE.match(value) or DOMAIN_RE.match(value)):
+        raise ValidationError(
+            _("Enter the tenant's domain (contoso.onmicrosoft.com) or its tenant ID (a GUID)."), code="invalid"
+        )
+
+
+def validate_https_url(value):
+    URLValidator(schemes=["https"], message=_("Enter an https:// URL."))(value)
+
+
+def validate_self_service_url(value):
+    URLValidator(schemes=["jamfselfservice", "https"], message=_("Enter a jamfselfservice:// or https:// URL."))(
+        value.replace("jamfselfservice://", "https://host/", 1) if value.startswith("jamfselfservice://") else value
+    )
+
+
+class Cloud(models.TextChoices):
+    GLOBAL = "global", _("Global (commercial)")
+    USGOV = "usgov", _("US Government (GCC High)")
+    USGOV_DOD = "usgov_dod", _("US Government (DoD)")
+    CHINA = "china", _("China (21Vianet)")
+
+
+class ReportingMode(models.TextChoices):
+    PARTNER_COMPLIANCE = "partner_compliance", _("Partner compliance (the portal decides compliance)")
+    INVENTORY = "inventory", _("Inventory (legacy: Intune evaluates the attributes)")
+
+
+class LandingPage(models.TextChoices):
+    REGISTRATION = "registration", _("Device registration page")
+    ACCESS_DENIED = "access_denied", _("Access denied page")
+    CUSTOM = "custom", _("Custom web page")
+
+
+class JamfApiVersion(models.TextChoices):
+    AUTO = "auto", _("Detect")
+    V3 = "v3", _("v3 (computers-inventory)")
+    V4 = "v4", _("v4 (Jamf Pro 11.30 and later)")
+
+
+TenantQuerySet = scoped_queryset("pk")
+
+
+class Tenant(models.Model):
+    """One MSP customer: its Entra ID / Intune connection, its Jamf Pro, and its landing page."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True, help_text=_("Used in URLs: webhooks, landing pages, API."))
+    is_active = models.BooleanField(default=True)
+
+    # Entra ID and Intune
+    cloud = models.CharField(max_length=16, choices=Cloud.choices, default=Cloud.GLOBAL)
+    entra_tenant = models.CharField(
+        _("Entra tenant"),
+        max_length=253,
+        blank=True,
+        validators=[validate_entra_tenant],
+        help_text=_("The tenant's domain (contoso.onmicrosoft.com) or tenant ID."),
+    )
+    entra_tenant_id = models.UUIDField(
+        _("Entra tenant ID"), null=True, blank=True, editable=False, help_text=_("Learned from the token.")
+    )
+    client_id = models.CharField(
+        _("application (client) ID"), max_length=36, blank=True, validators=[validate_guid]
+    )
+    intune_enabled = models.BooleanField(
+        _("Intune integration enabled"),
+        default=False,
+        help_text=_("Clearing it deprovisions the tenant and stops reports, but keeps the configuration."),
+    )
+    reporting_mode = models.CharField(
+        max_length=24, choices=ReportingMode.choices, default=ReportingMode.PARTNER_COMPLIANCE
+    )
+    partner_policy_group_ids = models.JSONField(
+        default=list, blank=True, help_text=_("Entra group IDs the partner compliance policy is assigned to.")
+    )
+
+    # Landing page for Macs Entra does not recognise
+    landing_page = models.CharField(max_length=16, choices=LandingPage.choices, default=LandingPage.REGISTRATION)
+    landing_custom_url = models.URLField(
+        _("custom landing URL"), blank=True, validators=[validate_https_url], max_length=500
+    )
+    jamf_enrollment_url = models.URLField(
+        _("Jamf Pro enrollment portal URL"), blank=True, validators=[validate_https_url], max_length=500
+    )
+    self_service_registration_url = models.CharField(
+        _("Self Service registration link"),
+        max_length=500,
+        blank=True,
+        validators=[validate_self_service_url],
+        help_text=_("A jamfselfservice:// link to the policy that registers the Mac with Entra ID."),
+    )
+    support_contact = models.CharField(max_length=200, blank=True, help_text=_("Shown to end users."))
+    logo_url = models.URLField(blank=True, validators=[validate_https_url], max_length=500)
+
+    # Rules
+    unresponsive_after_hours = models.PositiveIntegerField(
+        default=24, validators=[MinValueValidator(1), MaxValueValidator(24 * 30)]
+    )
+    compliance_validity_days = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(120)]
+    )
+
+    # Jamf Pro
+    jamf_url = models.URLField(_("Jamf Pro URL"), blank=True, validators=[validate_https_url], max_length=500)
+    jamf_client_id = models.CharField(_("Jamf Pro API client ID"), max_length=200, blank=True)
+    jamf_client_secret = EncryptedTextField(_("Jamf Pro API client secret"), blank=True, default="")
+    jamf_api_version = models.CharField(max_length=8, choices=JamfApiVersion.choices, default=JamfApiVersion.AUTO)
+    webhook_username = models.CharField(max_length=150, blank=True, default="jamf")
+    webhook_secret = EncryptedTextField(blank=True, default="")
+
+    # Last connection test
+    last_test_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_test_ok = models.BooleanField(null=True, editable=False)
+    last_test_message = models.TextField(blank=True, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        errors = {}
+        if self.landing_page == LandingPage.CUSTOM and not self.landing_custom_url:
+            errors["landing_custom_url"] = _("A custom landing page needs its https URL.")
+        if self.intune_enabled and not (self.entra_tenant and self.client_id):
+            errors["intune_enabled"] = _("Set the Entra tenant and the application ID before enabling Intune.")
+        if self.jamf_client_id and not self.jamf_url:
+            errors["jamf_url"] = _("Set the Jamf Pro URL to use API credentials.")
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def has_jamf_api(self):
+        return bool(self.jamf_url and self.jamf_client_id and self.jamf_client_secret)
+
+
+class ClientSecret(models.Model):
+    """An Entra application client secret. Several may be valid during a rotation."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="client_secrets")
+    value = EncryptedTextField(help_text=_("The secret's Value (not its Secret ID). Never shown again."))
+    description = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField(help_text=_("As shown in Entra ID under Certificates & secrets."))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = scoped_queryset("tenant").as_manager()
+
+    class Meta:
+        ordering = ["-expires_at", "-created_at"]
+
+    def __str__(self):
+        return self.description or "secret expiring %s" % self.expires_at.date().isoformat()
+
+    @property
+    def is_expired(self):
+        return self.expires_at <= timezone.now()
+
+
+class Membership(models.Model):
+    """A user's role in one tenant. MSP staff (superusers) need none."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=16, choices=ROLE_CHOICES, default=VIEWER)
+
+    objects = scoped_queryset("tenant").as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique_user_tenant")]
+        ordering = ["tenant__name", "user__username"]
+
+    def __str__(self):
+        return "%s: %s in %s" % (self.user, self.role, self.tenant)
+
+

@@ -1,0 +1,15 @@
+"""URL configuration: the admin, health check, and (as they land) webhooks, landing pages and the API."""
+
+from django.contrib import admin
+from django.http import HttpResponse
+from django.urls import path
+
+
+def healthz(request):
+    return HttpResponse("ok", content_type="text/plain")
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+]

@@ -1,0 +1,167 @@
+import copy
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from devices.importer import import_records, iter_records
+from devices.jamf.samples import make_record
+from devices.models import Computer, UserAccount
+from tests.devices.test_mapping import V3_RECORD
+
+pytestmark = pytest.mark.django_db
+
+
+def run_import(tenant, payload, **kwargs):
+    stream = io.BytesIO(json.dumps(payload).encode())
+    return import_records(tenant, iter_records(stream), **kwargs)
+
+
+@pytest.mark.parametrize("shape", ["record", "list", "page"])
+def test_every_input_shape_imports(tenant_a, shape):
+    records = [make_record(n, "t") for n in range(1, 4)]
+    payload = {"record": records[0], "list": records, "page": {"totalCount": 3, "results": records}}[shape]
+    result = run_import(tenant_a, payload)
+    assert result.created == (1 if shape == "record" else 3)
+    assert Computer.objects.filter(tenant=tenant_a).count() == result.created
+
+
+def test_reimport_is_idempotent(tenant_a):
+    page = {"totalCount": 30, "results": [make_record(n, "t", users=2) for n in range(30)]}
+    first = run_import(tenant_a, page, batch_size=7)
+    assert first.summary() == {"created": 30, "updated": 0, "unchanged": 0, "stale": 0, "rejected": 0}
+    users = set(UserAccount.objects.values_list("id", "computer_id", "username"))
+    second = run_import(tenant_a, page, batch_size=7)
+    assert second.summary() == {"created": 0, "updated": 0, "unchanged": 30, "stale": 0, "rejected": 0}
+    assert set(UserAccount.objects.values_list("id", "computer_id", "username")) == users
+    assert Computer.objects.count() == 30
+
+
+def test_an_update_changes_values_and_keeps_user_rows(tenant_a):
+    run_import(tenant_a, V3_RECORD)
+    jdoe_id = UserAccount.objects.get(username="jdoe").id
+    changed = copy.deepcopy(V3_RECORD)
+    changed["general"]["reportDate"] = "2024-06-08T00:00:00Z"
+    changed["security"]["sipStatus"] = "DISABLED"
+    changed["localUserAccounts"] = changed["localUserAccounts"][:1]  # "admin" removed
+    result = run_import(tenant_a, changed)
+    assert result.updated == 1
+    computer = Computer.objects.get()
+    assert computer.sip == "DISABLED"
+    assert list(computer.user_accounts.values_list("id", "username")) == [(jdoe_id, "jdoe")]
+
+
+def test_an_older_report_date_does_not_overwrite(tenant_a):
+    run_import(tenant_a, V3_RECORD)
+    older = copy.deepcopy(V3_RECORD)
+    older["general"]["reportDate"] = "2024-01-01T00:00:00Z"
+    older["hardware"]["serialNumber"] = "OLDSERIAL"
+    result = run_import(tenant_a, older)
+    assert result.stale == 1
+    assert Computer.objects.get().serial_number == "J01A234MFJA5"
+
+
+def test_partial_record_keeps_other_sections(tenant_a):
+    run_import(tenant_a, V3_RECORD)
+    partial = {"id": "140", "udid": V3_RECORD["udid"], "general": dict(V3_RECORD["general"], name="Renamed",
+                                                                      reportDate="2024-06-09T00:00:00Z")}
+    assert run_import(tenant_a, partial).updated == 1
+    computer = Computer.objects.get()
+    assert computer.name == "Renamed"
+    assert computer.serial_number == "J01A234MFJA5"
+    assert computer.user_accounts.count() == 2
+
+
+def test_bad_records_are_rejected_and_the_rest_imported(tenant_a):
+    records = [make_record(n, "t") for n in range(5)]
+    records[1] = {"udid": "no-id"}
+    records[3]["hardware"]["coreCount"] = "eight"
+    result = run_import(tenant_a, records, batch_size=2)
+    assert result.created == 3
+    assert [(r.index, r.reason.split(":")[0]) for r in result.rejected] == [(1, "id"), (3, "hardware.coreCount")]
+    assert sorted(Computer.objects.values_list("jamf_id", flat=True)) == ["0", "2", "4"]
+
+
+def test_a_udid_owned_by_another_computer_is_rejected_without_harm(tenant_a):
+    run_import(tenant_a, [make_record(1, "t")])
+    clash = make_record(2, "t")
+    clash["udid"] = Computer.objects.get().udid
+    result = run_import(tenant_a, [clash, make_record(3, "t")])
+    assert result.created == 1
+    assert result.rejected[0].index == 0
+    assert "udid" in result.rejected[0].reason
+    assert Computer.objects.count() == 2
+
+
+def test_a_failing_batch_is_retried_record_by_record(tenant_a):
+    # Two records in one batch claiming the same UDID: the database refuses the batch; each record
+    # is then tried alone, so the first lands and the second is rejected with a reason.
+    a, b, c = make_record(1, "t"), make_record(2, "t"), make_record(3, "t")
+    b["udid"] = a["udid"]
+    result = run_import(tenant_a, [a, b, c], batch_size=10)
+    assert result.created == 2
+    assert len(result.rejected) == 1 and "udid" in result.rejected[0].reason
+    assert Computer.objects.count() == 2
+
+
+def test_same_jamf_id_in_two_tenants_is_fine(tenant_a, tenant_b):
+    run_import(tenant_a, V3_RECORD)
+    run_import(tenant_b, V3_RECORD)
+    assert Computer.objects.count() == 2
+
+
+def test_truncated_json_keeps_what_came_before(tenant_a):
+    body = json.dumps([make_record(n, "t") for n in range(5)])
+    cut = body[: body.index('"id": "4"')]  # cut inside the last record
+    result = import_records(tenant_a, iter_records(io.BytesIO(cut.encode())), batch_size=2)
+    assert result.created == 4
+    assert "not valid JSON" in result.input_error
+
+
+def test_command_imports_a_page_file_and_second_run_is_unchanged(tenant_a, tmp_path):
+    path = tmp_path / "page.json"
+    path.write_text(json.dumps({"totalCount": 12, "results": [make_record(n, "t") for n in range(12)]}))
+    out = io.StringIO()
+    call_command("import_inventory", "alpha", str(path), stdout=out)
+    assert "Created 12, updated 0, unchanged 0" in out.getvalue()
+    out = io.StringIO()
+    call_command("import_inventory", "alpha", str(path), stdout=out)
+    assert "Created 0, updated 0, unchanged 12" in out.getvalue()
+
+
+def test_command_reports_rejections_with_index_field_and_problem(tenant_a, tmp_path):
+    path = tmp_path / "bad.json"
+    bad = make_record(2, "t")
+    bad["general"]["reportDate"] = 12
+    path.write_text(json.dumps([make_record(1, "t"), bad]))
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 record"):
+        call_command("import_inventory", "alpha", str(path), stdout=out)
+    assert "record 1 (Jamf ID 2): general.reportDate: expected an ISO 8601 date-time" in out.getvalue()
+    assert Computer.objects.count() == 1
+
+
+def test_command_errors_clearly(tenant_a, tmp_path):
+    with pytest.raises(CommandError, match="No tenant"):
+        call_command("import_inventory", "nope", "x.json")
+    with pytest.raises(CommandError, match="Cannot open"):
+        call_command("import_inventory", "alpha", str(tmp_path / "missing.json"))
+    empty = tmp_path / "empty.json"
+    empty.write_text("  ")
+    with pytest.raises(CommandError, match="empty"):
+        call_command("import_inventory", "alpha", str(empty), stdout=io.StringIO())
+
+
+def test_demo_data_is_rerunnable(db):
+    call_command("demo_data", stdout=io.StringIO())
+    call_command("demo_data", stdout=io.StringIO())
+    from portal.models import Tenant
+
+    assert Tenant.objects.count() == 3
+    assert Computer.objects.count() == 200
+    assert Computer.objects.exclude(entra_device_id="").exists()
+    assert Computer.objects.filter(company_portal_version__isnull=True).exists()
+    assert Computer.objects.filter(sip="DISABLED").exists()
+    assert Computer.objects.filter(architecture="arm64").exists() and Computer.objects.filter(
+        architecture="x86_64").exists()
