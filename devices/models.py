@@ -47,6 +47,25 @@ class EntraState(models.TextChoices):
     UNKNOWN = "UNKNOWN", _("Unknown")
 
 
+class InventoryState(models.IntegerChoices):
+    """Conditional Access inventory state (seed appendix; design section 5)."""
+
+    ACTIVATED = 0, _("Activated")
+    DEACTIVATED = 1, _("Deactivated")
+    UNRESPONSIVE = 2, _("Unresponsive")
+
+
+class ComplianceStatus(models.TextChoices):
+    COMPLIANT = "compliant", _("Compliant")
+    NOT_COMPLIANT = "notCompliant", _("Not compliant")
+
+
+class Registration(models.TextChoices):
+    REGISTERED = "registered", _("Registered")
+    NOT_STARTED = "not_started", _("Not started")
+    ACCOUNT_NOT_ONBOARDED = "account_not_onboarded", _("Suspected AccountNotOnboarded")
+
+
 class ComputerQuerySet(scoped_queryset("tenant")):
     pass
 
@@ -110,6 +129,14 @@ class Computer(models.Model):
     sip = models.CharField(_("SIP"), max_length=16, choices=SipStatus.choices, null=True, blank=True)
     auto_login_disabled = models.BooleanField(null=True, blank=True)
 
+    # Evaluation results (compliance/evaluation.py), stored so lists and reports never re-evaluate.
+    # Null means "not evaluated yet". The computer's status is its worst user's.
+    inventory_state = models.SmallIntegerField(choices=InventoryState.choices, null=True, blank=True)
+    compliance_status = models.CharField(max_length=16, choices=ComplianceStatus.choices, null=True, blank=True)
+    registration_state = models.CharField(max_length=24, choices=Registration.choices, null=True, blank=True)
+    failed_rules = models.JSONField(default=list, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+
     # Bookkeeping
     source_hash = models.CharField(max_length=40, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -127,6 +154,8 @@ class Computer(models.Model):
             models.Index(fields=["tenant", "last_check_in"], name="computer_tenant_checkin"),
             models.Index(fields=["serial_number"], name="computer_serial"),
             models.Index(fields=["entra_device_id"], name="computer_entra_device"),
+            models.Index(fields=["tenant", "compliance_status"], name="computer_tenant_compliance"),
+            models.Index(fields=["tenant", "inventory_state"], name="computer_tenant_state"),
         ]
 
     def __str__(self):
@@ -161,6 +190,12 @@ class UserAccount(models.Model):
     password_type = models.CharField(max_length=16, null=True, blank=True)
     password_min_length = models.IntegerField(null=True, blank=True)
     screensaver_idle_minutes = models.IntegerField(null=True, blank=True)
+
+    # Evaluation results for this (computer, user) pair.
+    registration_state = models.CharField(max_length=24, choices=Registration.choices, null=True, blank=True)
+    compliance_status = models.CharField(max_length=16, choices=ComplianceStatus.choices, null=True, blank=True)
+    failed_rules = models.JSONField(default=list, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
 
     objects = scoped_queryset("computer__tenant").as_manager()
 

@@ -165,7 +165,15 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Rules"), {"fields": ["unresponsive_after_hours", "compliance_validity_days"]}),
+        (
+            _("Rules"),
+            {
+                "fields": [
+                    "unresponsive_after_hours", "compliance_validity_days", "no_policy_compliant",
+                    "account_not_onboarded_days",
+                ]
+            },
+        ),
         (_("Jamf Pro"), {"fields": ["jamf_url", "jamf_client_id", "jamf_client_secret", "jamf_api_version"]}),
         (_("Last connection test"), {"fields": ["last_test_at", "last_test_ok", "last_test_message"]}),
     ]

@@ -122,6 +122,16 @@ class Tenant(models.Model):
     compliance_validity_days = models.PositiveIntegerField(
         default=30, validators=[MinValueValidator(1), MaxValueValidator(120)]
     )
+    no_policy_compliant = models.BooleanField(
+        _("Macs without a policy are compliant"),
+        default=False,
+        help_text=_("Off (recommended under conditional access): a Mac no enabled policy covers is not compliant."),
+    )
+    account_not_onboarded_days = models.PositiveIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
+        help_text=_("Company Portal installed this many days without Entra registration flags the Mac."),
+    )
 
     # Jamf Pro
     jamf_url = models.URLField(_("Jamf Pro URL"), blank=True, validators=[validate_https_url], max_length=500)

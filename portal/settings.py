@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "portal",
     "devices",
     "compliance",
+    *([] if PRODUCTION else ["simulator"]),
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -229,6 +230,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Outside systems. PORTAL_CLOUD_OVERRIDES (JSON) points the Microsoft clouds at other hosts (the
+# simulator in the demo and tests); PORTAL_CA_BUNDLE is a CA file the HTTP clients trust instead
+# of the system store. Pass `verify=` on every request: requests lets REQUESTS_CA_BUNDLE from the
+# environment override a Session's own `verify`.
+PORTAL_CLOUD_OVERRIDES = json.loads(os.environ.get("PORTAL_CLOUD_OVERRIDES") or "{}")
+PORTAL_CA_BUNDLE = os.environ.get("PORTAL_CA_BUNDLE", "")
 
 # Portal knobs.
 IMPORT_BATCH_SIZE = int(os.environ.get("IMPORT_BATCH_SIZE", "500"))

@@ -43,3 +43,28 @@ def operator_a(tenant_a):
 @pytest.fixture
 def admin_b(tenant_b):
     return member(tenant_b, tenancy.ADMIN)
+
+
+# -- The simulator: one HTTPS server per test process, reset before each test that uses it. ----
+
+
+@pytest.fixture(scope="session")
+def simulator_server(tmp_path_factory):
+    from simulator.app import create_simulator
+
+    sim = create_simulator(cert_dir=tmp_path_factory.mktemp("simulator"), seed=1234).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def simulator(simulator_server, settings):
+    """The running simulator, reset, with the portal's clients pointed at it (every cloud)."""
+    sim = simulator_server
+    sim.reset()
+    base = sim.base_url
+    overrides = {"login": base, "graph": base + "/graph"}
+    settings.PORTAL_CLOUD_OVERRIDES = {cloud: dict(overrides) for cloud in ("global", "usgov", "usgov_dod", "china")}
+    settings.PORTAL_CA_BUNDLE = str(sim.ca_path)
+    yield sim
+    sim.reset()
