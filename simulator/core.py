@@ -274,6 +274,9 @@ class _TLSServer(ThreadingHTTPServer):
         self.context = context
         super().__init__(address, handler)
 
+    def handle_error(self, request, client_address):
+        logger.debug("simulator: connection from %s failed", client_address, exc_info=True)
+
     def get_request(self):
         sock, addr = self.socket.accept()
         # The TLS handshake happens in the request's own thread (see _Handler.setup), so a slow
