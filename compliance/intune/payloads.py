@@ -1,0 +1,158 @@
+"""Build the entities the Intune partner service receives (design section 6). Pure functions.
+
+EntityType 1 is the device inventory record for one (device, user) pair; in partner-compliance
+mode an EntityType 4 record carries the portal's compliance verdict. In inventory mode (legacy)
+the EntityType 1 record also carries every attribute of the seed's appendix, formatted as Jamf
+Pro sent them (TRUE / FALSE, NotEnforced, "App Store and identified developers", RAM and speeds
+as strings), and Intune evaluates them itself.
+"""
+
+import datetime
+import hashlib
+import json
+
+ENTITY_DEVICE = 1
+ENTITY_COMPLIANCE = 4
+NOT_ENFORCED = "NotEnforced"
+
+GATEKEEPER_TEXT = {
+    "APP_STORE": "App Store only",
+    "APP_STORE_AND_IDENTIFIED_DEVELOPERS": "App Store and identified developers",
+}
+
+
+def isoformat(value):
+    """Intune's timestamp format: UTC with a Z, whole seconds."""
+    if value is None:
+        return None
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _bool_text(value):
+    return "TRUE" if value else "FALSE"
+
+
+def _enforced(value):
+    return NOT_ENFORCED if value is None else str(value)
+
+
+def _ghz(mhz):
+    return "%.2f GHz" % (mhz / 1000) if mhz else "N/A"
+
+
+def _cache(kilobytes):
+    if not kilobytes:
+        return "N/A"
+    return "%dMB" % (kilobytes // 1024) if kilobytes % 1024 == 0 else "%dKB" % kilobytes
+
+
+def _sip_text(computer):
+    if computer.sip == "NOT_AVAILABLE":
+        return "NOTAPPLICABLE"  # before macOS 10.11 (seed appendix)
+    return "TRUE" if computer.sip == "ENABLED" else "FALSE"  # FALSE also when not yet collected
+
+
+def _ad_text(status):
+    status = (status or "").strip()
+    return "FALSE" if not status or status.lower() in ("not bound", "false") else status
+
+
+def legacy_attributes(computer, user):
+    """The appendix attributes, keyed as the legacy inventory upload named them."""
+    return {
+        "Encrypted": _bool_text(computer.filevault_state == "ENCRYPTED"),
+        "Gatekeeper": GATEKEEPER_TEXT.get(computer.gatekeeper, "FALSE"),
+        "SIP": _sip_text(computer),
+        "PreventAutoLogin": _bool_text(computer.auto_login_disabled),
+        "PasswordExpirationDays": _enforced(user.password_max_age_days),
+        "PasswordType": user.password_type or NOT_ENFORCED,
+        "MinimumPasswordCharSets": _enforced(user.password_min_complex_characters),
+        "PasscodeLength": _enforced(user.password_min_length),
+        "PasswordHistoryLength": _enforced(user.password_history_depth),
+        "CPUArchitecture": computer.architecture or "",
+        "RAMOpenSlots": "" if computer.open_ram_slots is None else str(computer.open_ram_slots),
+        "BatteryCapacity": (
+            "" if computer.battery_capacity_percent is None else "%d%%" % computer.battery_capacity_percent
+        ),
+        "BootROM": computer.boot_rom or "",
+        "BusSpeed": _ghz(computer.bus_speed_mhz),
+        "CacheSize": _cache(computer.cache_size_kb),
+        "DeviceName": computer.name or "",
+        "ADDomainJoined": _ad_text(computer.ad_status),
+        "JamfId": str(computer.jamf_id),
+        "MACAddress": computer.mac_address or "",
+        "Vendor": computer.make or "",
+        "Model": computer.model or "",
+        "ModelId": computer.model_identifier or "",
+        "NICSpeed": computer.nic_speed or "",
+        "CPUCoreCount": "" if computer.core_count is None else str(computer.core_count),
+        "CPUCount": "" if computer.processor_count is None else str(computer.processor_count),
+        "Os": computer.os_name or "macOS",
+        "OsVersion": computer.os_version or "",
+        "Platform": computer.platform or "",
+        "CPUSpeed": _ghz(computer.processor_speed_mhz),
+        "CPUType": computer.processor_type or "",
+        "MACAddress2": computer.alt_mac_address or "",
+        "SerialNumber": computer.serial_number or "",
+        "SMCVersion": computer.smc_version or "",
+        "RAM": "%.1f GB" % (computer.total_ram_mb / 1024) if computer.total_ram_mb else "",
+        "UDID": computer.udid or "",
+        "UPN": user.email or computer.user_email or "",
+    }
+
+
+def device_entity(tenant_guid, computer, user, state, updated_at, inventory_mode=False):
+    """The EntityType 1 record for one (computer, user) pair."""
+    entity = {
+        "EntityType": ENTITY_DEVICE,
+        "TenantId": str(tenant_guid),
+        "DeviceId": user.entra_device_id or computer.entra_device_id,
+        "DeviceName": computer.name or computer.serial_number or computer.udid,
+        "UserId": user.entra_user_id,
+        "DeviceManagementState": "notManaged" if state == 1 else "managed",
+        "LastCheckInTime": isoformat(computer.last_check_in),
+        "LastUpdateTime": isoformat(updated_at),
+        "Os": computer.os_name or "macOS",
+        "OsVersion": computer.os_version or "",
+        "EasIds": [],  # required by the partner service, even empty
+        "State": int(state),
+    }
+    if inventory_mode:
+        entity.update(legacy_attributes(computer, user))
+    return entity
+
+
+def compliance_entity(tenant_guid, computer, user, compliance_status, updated_at):
+    """The EntityType 4 record: the portal's verdict in partner-compliance mode."""
+    return {
+        "EntityType": ENTITY_COMPLIANCE,
+        "TenantId": str(tenant_guid),
+        "DeviceId": user.entra_device_id or computer.entra_device_id,
+        "UserId": user.entra_user_id,
+        "LastUpdateTime": isoformat(updated_at),
+        "complianceStatus": compliance_status,
+    }
+
+
+def entities_for(tenant_guid, computer, user, state, compliance_status, updated_at, inventory_mode=False):
+    """Every entity one report carries, in order."""
+    entities = [device_entity(tenant_guid, computer, user, state, updated_at, inventory_mode)]
+    if not inventory_mode:
+        entities.append(compliance_entity(tenant_guid, computer, user, compliance_status, updated_at))
+    return entities
+
+
+def payload_hash(entities):
+    """A digest of what matters in a report, ignoring LastUpdateTime (which changes every time)."""
+    stable = [{k: v for k, v in entity.items() if k != "LastUpdateTime"} for entity in entities]
+    raw = json.dumps(stable, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def upload_body(tenant_guid, entities, upload_time):
+    """The DataUploadMessages PUT body. Intune partner API: Content is a JSON *string* of the entities."""
+    return {
+        "TenantId": str(tenant_guid),
+        "UploadTime": isoformat(upload_time),
+        "Content": json.dumps(entities, separators=(",", ":")),
+    }
