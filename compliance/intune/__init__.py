@@ -1,0 +1,1 @@
+"""The portal's link to Microsoft: clouds, the Entra / Graph / Intune client, and errors explained."""

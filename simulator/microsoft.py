@@ -1,0 +1,947 @@
+"""Entra ID, Microsoft Graph and the Intune partner service, simulated on the simulator's one port.
+
+Entra ID sits at the root (msal takes the first path segment of the authority as the tenant):
+
+- ``GET  /<tenant>/v2.0/.well-known/openid-configuration``  (400 AADSTS90002 for an unknown tenant)
+- ``GET  /common/discovery/instance``                        (instance discovery, as msal asks it)
+- ``POST /<tenant>/oauth2/v2.0/token``                       (client credentials; AADSTS 7000215,
+  7000222, 700016, 90002, 65001, 500011 in Entra's JSON shape)
+- ``GET  /<tenant>/adminconsent``                            (grants consent, redirects back)
+
+Graph under ``/graph/v1.0``: ``servicePrincipals?$filter=appId eq '…'``, ``servicePrincipals/{id}/endpoints``,
+``DELETE devices(deviceId='…')``, ``deviceManagement/managedDevices`` (GET, paged; DELETE one).
+
+The Intune partner service under ``/intune/PartnerTenantDataSyncService`` (PartnerTenants,
+PartnerCompliancePolicies with 409 on a repeated name, Assign) and ``/intune/PartnerDeviceDataSyncService``
+(DataUploadMessages PUT and GET). Uploads are validated as design §6 describes and answered 400 with the
+reason otherwise; one message ID is applied once; what arrived is kept per tenant, device and user.
+
+Tenants, apps and secrets come from ``register()`` (tests, the control endpoint) or, for the demo,
+from the portal's database (``manage.py runsimulator``; seeds survive ``reset()``).
+
+Service-specific fault knobs (``sim.set_faults(...)`` or ``POST /_sim/faults``):
+
+- ``reject_fresh_tokens``: N — the next N tokens are answered 401 on their first use
+- ``token_lifetime``: seconds a new token lives (``expires_in``; default 3599)
+- ``token_valid_for``: seconds after which a new token is refused although ``expires_in`` says more
+- ``expire_secrets``: tenant names or IDs whose secrets all answer AADSTS7000222
+- ``fail_tokens``: N — the next N token requests answer ``fail_tokens_status`` (503, or 429 with ``retry_after``)
+- ``throttle_uploads``: N — the next N DataUploadMessages PUTs answer 429 with ``retry_after``
+- ``processing_delay``: seconds a message stays ``Processing`` before its final status
+- ``answer_delay``: seconds a DataUploadMessages PUT waits after the message was applied, before answering
+- ``failing_devices``: {device id: "ErrorCode: detail"} — messages naming them end ``Failed``
+- ``require_provisioning``: refuse uploads until the tenant is provisioned (Provisioned 1)
+
+Control: ``GET|POST /_sim/microsoft/tenants``, ``POST /_sim/microsoft/expire-secret``,
+``GET /_sim/microsoft/devices?tenant=…``, ``GET /_sim/microsoft/messages/<id>``.
+"""
+
+import base64
+import datetime
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from compliance.intune.clouds import CLOUDS, INTUNE_APP_ID
+from simulator.app import SERVICE_FACTORIES
+from simulator.core import HttpError, Response
+
+TENANT_SYNC = "PartnerTenantDataSyncService"
+DEVICE_SYNC = "PartnerDeviceDataSyncService"
+GRAPH_RESOURCES = {c.graph_resource for c in CLOUDS.values()}
+INTUNE_RESOURCES = {c.intune_resource for c in CLOUDS.values()}
+DEFAULT_GRAPH_ROLES = (
+    "Application.Read.All",
+    "Device.ReadWrite.All",
+    "DeviceManagementManagedDevices.ReadWrite.All",
+)
+DEFAULT_INTUNE_ROLES = ("update_device_attributes",)
+SEG = r"(?P<tenant>[^/_][^/]*)"  # an Entra tenant segment (not /_sim)
+GUID = r"(?P<%s>[0-9a-fA-F-]{36})"
+GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+NAMESPACE = uuid.UUID("5e3c1f0a-8a57-4a43-9f5b-6b7a3c1f2d10")
+MAX_ENTITIES = 10000
+
+INVENTORY_FIELDS = (
+    "TenantId", "DeviceId", "DeviceName", "UserId", "DeviceManagementState", "LastCheckInTime",
+    "LastUpdateTime", "Os", "OsVersion", "EasIds", "State",
+)
+COMPLIANCE_FIELDS = ("TenantId", "DeviceId", "UserId", "LastUpdateTime", "complianceStatus")
+
+
+def tenant_guid(name):
+    """A stable tenant ID for a tenant name (the same on every simulator start)."""
+    return name.lower() if GUID_RE.match(name) else str(uuid.uuid5(NAMESPACE, "tenant:" + name.lower()))
+
+
+def _now():
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _iso(dt):
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_time(value):
+    if not isinstance(value, str) or not value:
+        raise ValueError("not a timestamp")
+    when = datetime.datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    return when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
+
+
+def _b64(data):
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).rstrip(b"=").decode()
+
+
+@dataclass
+class SimSecret:
+    value: str
+    expires_at: datetime.datetime
+    secret_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass
+class SimApp:
+    client_id: str
+    secrets: list
+    consent: bool = True
+    graph_roles: tuple = DEFAULT_GRAPH_ROLES
+    intune_roles: tuple = DEFAULT_INTUNE_ROLES
+    partner_connector: bool = True  # the Intune admin enabled the partner compliance connector for this app
+
+
+@dataclass
+class SimTenant:
+    id: str
+    names: set
+    apps: dict = field(default_factory=dict)
+    intune_licensed: bool = True
+    partner: dict = field(default_factory=dict)  # PartnerTenants record
+    policies: dict = field(default_factory=dict)  # id -> policy (with Assignments)
+    devices: dict = field(default_factory=dict)  # device id -> {user id -> {"inventory", "compliance", ...}}
+    entra_devices: set = field(default_factory=set)  # device IDs registered in Entra ID
+    deleted_managed: set = field(default_factory=set)  # device IDs removed from Intune
+
+    @property
+    def sp_id(self):
+        return str(uuid.uuid5(NAMESPACE, "intune-sp:" + self.id))
+
+    def summary(self):
+        return {
+            "id": self.id,
+            "names": sorted(self.names),
+            "apps": {
+                cid: {
+                    "consent": app.consent,
+                    "partner_connector": app.partner_connector,
+                    "secrets": [{"id": s.secret_id, "expires_at": _iso(s.expires_at)} for s in app.secrets],
+                }
+                for cid, app in self.apps.items()
+            },
+            "intune_licensed": self.intune_licensed,
+            "provisioned": self.partner.get("Provisioned"),
+            "policies": len(self.policies),
+            "devices": len(self.devices),
+        }
+
+
+@dataclass
+class IssuedToken:
+    tenant_id: str
+    client_id: str
+    audience: str  # "graph" or "intune"
+    roles: tuple
+    expires: float
+    used: bool = False
+
+
+class MicrosoftService:
+    """Entra ID + Graph + the Intune partner service, with a registry of tenants, apps and secrets."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.sim = None
+        self._seeds = []
+        self._clear()
+
+    # -- registry ----------------------------------------------------------------------------
+
+    def _clear(self):
+        self.tenants = {}  # id -> SimTenant
+        self.names = {}  # lower-case name or id -> id
+        self.tokens = {}  # access token -> IssuedToken
+        self.messages = {}  # message id -> record
+        self.uploads = []  # (monotonic time, message id, outcome) of every DataUploadMessages PUT handled
+        self.stats = {"tokens": 0, "uploads_applied": 0, "uploads_duplicate": 0, "uploads_rejected": 0}
+
+    def reset(self):
+        with self.lock:
+            self._clear()
+            for kwargs in self._seeds:
+                self._register(**kwargs)
+
+    def register(self, name, client_id, secrets=(), tenant_id=None, *, seed=False, **options):
+        """Add (or extend) a tenant with an app and its secrets. ``secrets``: values or (value, expires_at).
+
+        Options: ``aliases`` (more names), ``consent``, ``graph_roles``, ``intune_roles``,
+        ``partner_connector``, ``intune_licensed``. ``seed=True`` keeps it across ``reset()``.
+        """
+        kwargs = dict(name=name, client_id=client_id, secrets=list(secrets), tenant_id=tenant_id, **options)
+        with self.lock:
+            if seed:
+                self._seeds.append(kwargs)
+            return self._register(**kwargs)
+
+    def _register(self, name, client_id, secrets, tenant_id=None, aliases=(), intune_licensed=True, **app_options):
+        tid = str(tenant_id).lower() if tenant_id else tenant_guid(name)
+        tenant = self.tenants.get(tid) or SimTenant(tid, set())
+        self.tenants[tid] = tenant
+        tenant.intune_licensed = intune_licensed
+        for alias in (name, tid, *aliases):
+            tenant.names.add(alias.lower())
+            self.names[alias.lower()] = tid
+        parsed = []
+        for item in secrets:
+            if isinstance(item, dict):
+                value, expires = item["value"], item.get("expires_at")
+            elif isinstance(item, (tuple, list)):
+                value, expires = item
+            else:
+                value, expires = item, None
+            if isinstance(expires, str):
+                expires = _parse_time(expires)
+            parsed.append(SimSecret(value, expires or _now() + datetime.timedelta(days=365)))
+        app = tenant.apps.get(client_id.lower())
+        if app is None:
+            app = tenant.apps[client_id.lower()] = SimApp(client_id.lower(), [])
+        app.secrets.extend(parsed)
+        for key in ("consent", "partner_connector"):
+            if key in app_options:
+                setattr(app, key, bool(app_options[key]))
+        for key in ("graph_roles", "intune_roles"):
+            if key in app_options:
+                setattr(app, key, tuple(app_options[key]))
+        return tenant
+
+    def register_portal_tenant(self, tenant, seed=False, **options):
+        """Register a portal Tenant as it would exist in Entra ID: its domain, app and every client secret."""
+        return self.register(
+            tenant.entra_tenant,
+            tenant.client_id,
+            [(s.value, s.expires_at) for s in tenant.client_secrets.all()],
+            tenant_id=tenant.entra_tenant_id,
+            seed=seed,
+            **options,
+        )
+
+    def tenant(self, name_or_id):
+        """The SimTenant for a name or ID, or None."""
+        tid = self.names.get(str(name_or_id).lower())
+        return self.tenants.get(tid) if tid else None
+
+    def expire_secret(self, tenant, secret=None, client_id=None):
+        """Make a tenant's secrets (or only ``secret``) expired, as when their end date passes in Entra."""
+        with self.lock:
+            found = self.tenant(tenant)
+            if found is None:
+                raise LookupError(tenant)
+            count = 0
+            for app in found.apps.values():
+                if client_id and app.client_id != client_id.lower():
+                    continue
+                for item in app.secrets:
+                    if secret is None or item.value == secret:
+                        item.expires_at = _now() - datetime.timedelta(seconds=1)
+                        count += 1
+            return count
+
+    def add_entra_device(self, tenant, device_id):
+        with self.lock:
+            self.tenant(tenant).entra_devices.add(device_id.lower())
+
+    def device(self, tenant, device_id):
+        """What Intune holds for one device: {user id: {"inventory", "compliance", "messages"}}, or None."""
+        found = self.tenant(tenant)
+        return found.devices.get(device_id.lower()) if found else None
+
+    def snapshot(self):
+        with self.lock:
+            return {
+                "tenants": [t.summary() for t in self.tenants.values()],
+                "messages": len(self.messages),
+                "stats": dict(self.stats),
+            }
+
+    # -- routes ------------------------------------------------------------------------------
+
+    def install(self, sim):
+        self.sim = sim
+        r = sim.route
+        r("GET", r"/common/discovery/instance", "entra_instance_discovery")(self._instance_discovery)
+        r("GET", r"/%s/v2\.0/\.well-known/openid-configuration" % SEG, "entra_openid")(self._openid)
+        r("POST", r"/%s/oauth2/v2\.0/token" % SEG, "entra_token")(self._token)
+        r("GET", r"/%s/adminconsent" % SEG, "entra_adminconsent")(self._admin_consent)
+
+        r("GET", r"/graph/v1\.0/servicePrincipals", "graph_service_principals")(self._service_principals)
+        r("GET", r"/graph/v1\.0/servicePrincipals/(?P<sp>[^/]+)/endpoints", "graph_endpoints")(self._endpoints)
+        r("DELETE", r"/graph/v1\.0/devices\(deviceId='(?P<device>[^']+)'\)", "graph_delete_device")(
+            self._delete_device
+        )
+        r("GET", r"/graph/v1\.0/deviceManagement/managedDevices", "graph_managed_devices")(self._managed_devices)
+        r("DELETE", r"/graph/v1\.0/deviceManagement/managedDevices/(?P<managed>[^/]+)", "graph_delete_managed")(
+            self._delete_managed
+        )
+
+        ts = r"/intune/" + TENANT_SYNC
+        r("PUT", ts + r"/PartnerTenants\(guid'%s'\)" % (GUID % "tid"), "intune_partner_tenant_put")(
+            self._partner_tenant_put
+        )
+        r("GET", ts + r"/PartnerTenants\(guid'%s'\)" % (GUID % "tid"), "intune_partner_tenant_get")(
+            self._partner_tenant_get
+        )
+        r("POST", ts + r"/PartnerCompliancePolicies", "intune_policy_create")(self._policy_create)
+        r("GET", ts + r"/PartnerCompliancePolicies", "intune_policy_list")(self._policy_list)
+        r("POST", ts + r"/PartnerCompliancePolicies\(guid'%s'\)/Assign" % (GUID % "policy"), "intune_policy_assign")(
+            self._policy_assign
+        )
+        ds = r"/intune/" + DEVICE_SYNC + r"/DataUploadMessages\(guid'%s'\)" % (GUID % "message")
+        r("PUT", ds, "intune_upload")(self._upload)
+        r("GET", ds, "intune_message_status")(self._message_status)
+
+        r("GET", r"/_sim/microsoft/tenants", "sim_ms_tenants")(
+            lambda request: {"tenants": self.snapshot()["tenants"]}
+        )
+        r("POST", r"/_sim/microsoft/tenants", "sim_ms_register")(self._control_register)
+        r("POST", r"/_sim/microsoft/expire-secret", "sim_ms_expire")(self._control_expire)
+        r("GET", r"/_sim/microsoft/devices", "sim_ms_devices")(self._control_devices)
+        r("GET", r"/_sim/microsoft/messages/(?P<message>[^/]+)", "sim_ms_message")(self._control_message)
+
+    @property
+    def base(self):
+        return self.sim.base_url
+
+    def _knob(self, name, default=None):
+        return self.sim.faults.extra.get(name, default)
+
+    # -- Entra ID ----------------------------------------------------------------------------
+
+    def _entra_error(self, status, error, code, description):
+        # Entra's error shape: error, error_description (starting "AADSTSnnn:"), error_codes, ids.
+        trace, corr = str(uuid.uuid4()), str(uuid.uuid4())
+        stamp = _now().strftime("%Y-%m-%d %H:%M:%SZ")
+        return HttpError(
+            status,
+            {
+                "error": error,
+                "error_description": "AADSTS%d: %s Trace ID: %s Correlation ID: %s Timestamp: %s"
+                % (code, description, trace, corr, stamp),
+                "error_codes": [code],
+                "timestamp": stamp,
+                "trace_id": trace,
+                "correlation_id": corr,
+                "error_uri": "%s/error?code=%d" % (self.base, code),
+            },
+        )
+
+    def _known_tenant(self, name):
+        tenant = self.tenant(name)
+        if tenant is None:
+            raise self._entra_error(
+                400,
+                "invalid_tenant",
+                90002,
+                "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing "
+                "into the correct cloud." % name,
+            )
+        return tenant
+
+    def _openid(self, request, tenant):
+        found = self._known_tenant(tenant)
+        root = "%s/%s" % (self.base, found.id)
+        return {
+            "token_endpoint": root + "/oauth2/v2.0/token",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": root + "/discovery/v2.0/keys",
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": "%s/%s/v2.0" % (self.base, found.id),
+            "authorization_endpoint": root + "/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": root + "/oauth2/v2.0/devicecode",
+            "end_session_endpoint": root + "/oauth2/v2.0/logout",
+            "tenant_region_scope": "NA",
+            "cloud_instance_name": "simulator",
+        }
+
+    def _instance_discovery(self, request):
+        # msal sends authorization_endpoint=https://<host>/<tenant>/oauth2/v2.0/authorize
+        endpoint = request.arg("authorization_endpoint", "")
+        match = re.match(r"^https://[^/]+/([^/]+)/", endpoint)
+        if not match:
+            return Response(400, {"error": "invalid_instance", "error_description": "AADSTS50049: Unknown instance"})
+        host = self.base.split("://", 1)[1]
+        return {
+            "tenant_discovery_endpoint": "%s/%s/v2.0/.well-known/openid-configuration" % (self.base, match.group(1)),
+            "api-version": "1.1",
+            "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+        }
+
+    def _token(self, request, tenant):
+        with self.lock:
+            pending = int(self._knob("fail_tokens", 0) or 0)
+            if pending > 0:
+                self.sim.faults.extra["fail_tokens"] = pending - 1
+        if pending > 0:
+            status = int(self._knob("fail_tokens_status", 503) or 503)
+            self.sim.counts["microsoft:failed_token:%d" % status] += 1
+            headers = {"Retry-After": "%g" % self.sim.faults.retry_after} if status == 429 else {}
+            # Not Entra's OAuth shape: what a throttling front end or a gateway answers.
+            return Response(status, {"error": {"code": "TooManyRequests" if status == 429 else "ServiceUnavailable",
+                                               "message": "injected token endpoint fault"}}, headers)
+        form = request.form()
+        client_id = (form.get("client_id") or "").lower()
+        secret = form.get("client_secret")
+        auth = request.headers.get("Authorization", "")
+        if auth.lower().startswith("basic "):
+            from urllib.parse import unquote_plus
+
+            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            client_id, secret = unquote_plus(user).lower(), unquote_plus(password)
+        if form.get("grant_type") != "client_credentials":
+            raise self._entra_error(
+                400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."
+            )
+        with self.lock:
+            found = self._known_tenant(tenant)
+            app = found.apps.get(client_id)
+            if app is None:
+                raise self._entra_error(
+                    400,
+                    "unauthorized_client",
+                    700016,
+                    "Application with identifier '%s' was not found in the directory '%s'. This can happen if the "
+                    "application has not been installed by the administrator of the tenant or consented to by any "
+                    "user in the tenant." % (client_id, tenant),
+                )
+            given = (secret or "").encode()
+            match = next((s for s in app.secrets if secrets.compare_digest(s.value.encode(), given)), None)
+            if match is None:
+                raise self._entra_error(
+                    401,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client "
+                    "secret value, not the client secret ID, for a secret added to app '%s'." % client_id,
+                )
+            expired_tenants = {str(t).lower() for t in self._knob("expire_secrets", ()) or ()}
+            if match.expires_at <= _now() or found.names & expired_tenants:
+                raise self._entra_error(
+                    401,
+                    "invalid_client",
+                    7000222,
+                    "The provided client secret keys for app '%s' are expired." % client_id,
+                )
+            if not app.consent:
+                raise self._entra_error(
+                    400,
+                    "invalid_grant",
+                    65001,
+                    "The user or administrator has not consented to use the application with ID '%s'. Send an "
+                    "interactive authorization request for this user and resource." % client_id,
+                )
+            scope = form.get("scope") or ""
+            if not scope.endswith("/.default"):
+                raise self._entra_error(400, "invalid_scope", 1002012, "The provided value for scope %s is not valid."
+                                        % scope)
+            resource = scope[: -len("/.default")].rstrip("/")
+            if resource in GRAPH_RESOURCES:
+                audience, roles = "graph", app.graph_roles
+            elif resource in INTUNE_RESOURCES and found.intune_licensed:
+                audience, roles = "intune", app.intune_roles
+            else:
+                raise self._entra_error(
+                    400,
+                    "invalid_resource",
+                    500011,
+                    "The resource principal named %s was not found in the tenant named %s. This can happen if the "
+                    "application has not been installed by the administrator of the tenant or consented to by any "
+                    "user in the tenant." % (resource, tenant),
+                )
+            lifetime = int(self._knob("token_lifetime", 3599))
+            now = time.time()
+            claims = {
+                "aud": resource,
+                "iss": "https://sts.windows.net/%s/" % found.id,
+                "iat": int(now),
+                "nbf": int(now),
+                "exp": int(now) + lifetime,
+                "appid": client_id,
+                "idtyp": "app",
+                "oid": str(uuid.uuid5(NAMESPACE, "sp:%s:%s" % (found.id, client_id))),
+                "roles": list(roles if app.consent else ()),
+                "tid": found.id,
+                "uti": secrets.token_urlsafe(16),
+                "ver": "1.0",
+            }
+            token = "%s.%s." % (_b64({"typ": "JWT", "alg": "none"}), _b64(claims))  # unsigned: JWT-shaped only
+            # token_valid_for: the token stops working sooner than expires_in says (expiry mid-run, revocation).
+            valid_for = float(self._knob("token_valid_for", 0) or 0) or lifetime
+            self.tokens[token] = IssuedToken(found.id, client_id, audience, tuple(roles), now + valid_for)
+            self.stats["tokens"] += 1
+        return {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}
+
+    def _admin_consent(self, request, tenant):
+        client_id = (request.arg("client_id") or "").lower()
+        redirect = request.arg("redirect_uri") or ""
+        with self.lock:
+            found = self._known_tenant(tenant)
+            app = found.apps.get(client_id)
+            if app is None:
+                raise self._entra_error(400, "unauthorized_client", 700016, "Application '%s' not found." % client_id)
+            app.consent = True
+        if not redirect.startswith(("https://", "http://")):
+            return Response(200, "Admin consent granted for %s in %s." % (client_id, found.id))
+        sep = "&" if "?" in redirect else "?"
+        return Response(302, "", {"Location": "%s%sadmin_consent=True&tenant=%s" % (redirect, sep, found.id)})
+
+    # -- resource authentication ---------------------------------------------------------------
+
+    def _authenticate(self, request, audience, role=None):
+        token = request.bearer
+        with self.lock:
+            info = self.tokens.get(token)
+            if info is None:
+                raise _graph_error(401, "InvalidAuthenticationToken", "Access token is empty or not valid.")
+            if info.expires <= time.time():
+                raise _graph_error(
+                    401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired."
+                )
+            if info.audience != audience:
+                raise _graph_error(401, "InvalidAuthenticationToken", "Invalid audience.")
+            if not info.used:
+                pending = int(self._knob("reject_fresh_tokens", 0) or 0)
+                if pending > 0:
+                    # Entra sometimes rejects a token it has just issued (replication): the portal must
+                    # retry once with a fresh token.
+                    self.sim.faults.extra["reject_fresh_tokens"] = pending - 1
+                    self.sim.counts["microsoft:rejected_fresh_token"] += 1
+                    info.used = True
+                    raise _graph_error(401, "InvalidAuthenticationToken", "Access token validation failure.")
+                info.used = True
+            tenant = self.tenants.get(info.tenant_id)
+            if tenant is None:
+                raise _graph_error(401, "InvalidAuthenticationToken", "The tenant no longer exists.")
+        wanted = role if isinstance(role, tuple) else (role,) if role else ()
+        if wanted and not set(wanted) & set(info.roles):
+            if audience == "graph":
+                raise _graph_error(
+                    403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+                )
+            raise _intune_error(403, "Forbidden", "The application is not authorized to call the partner service.")
+        return tenant, info
+
+    # -- Graph -------------------------------------------------------------------------------
+
+    def _service_principals(self, request):
+        tenant, _info = self._authenticate(request, "graph", "Application.Read.All")
+        match = re.search(r"appId eq '([^']+)'", request.arg("$filter", ""))
+        if not match:
+            raise _graph_error(400, "BadRequest", "This simulator answers only $filter=appId eq '<id>'.")
+        if match.group(1).lower() != INTUNE_APP_ID or not tenant.intune_licensed:
+            return {"@odata.context": "servicePrincipals", "value": []}
+        return {
+            "@odata.context": "servicePrincipals",
+            "value": [{"id": tenant.sp_id, "appId": INTUNE_APP_ID, "displayName": "Microsoft Intune"}],
+        }
+
+    def _endpoints(self, request, sp):
+        tenant, _info = self._authenticate(request, "graph", "Application.Read.All")
+        if sp != tenant.sp_id:
+            raise _graph_error(404, "Request_ResourceNotFound", "Resource '%s' does not exist." % sp)
+        return {
+            "value": [
+                {
+                    "id": str(uuid.uuid5(NAMESPACE, name + tenant.id)),
+                    "capability": name,
+                    "providerId": str(uuid.uuid5(NAMESPACE, name)),
+                    "providerName": name,
+                    "providerResourceId": None,
+                    "uri": "%s/intune/%s" % (self.base, name),
+                }
+                for name in ("PartnerTenantDataSyncService", "PartnerDeviceDataSyncService", "StatelessAppService")
+            ]
+        }
+
+    def _delete_device(self, request, device):
+        tenant, _info = self._authenticate(request, "graph", "Device.ReadWrite.All")
+        device = device.lower()
+        with self.lock:
+            if device not in tenant.entra_devices:
+                raise _graph_error(404, "Request_ResourceNotFound", "Resource '%s' does not exist." % device)
+            tenant.entra_devices.discard(device)
+        return Response(204, None)
+
+    def _managed_view(self, tenant, device_id, users):
+        # Intune's view of a partner-managed Mac: the newest inventory and compliance of its users.
+        inventory = max((u["inventory"] for u in users.values() if u.get("inventory")),
+                        key=lambda e: e["LastUpdateTime"], default={})
+        compliance = max((u["compliance"] for u in users.values() if u.get("compliance")),
+                         key=lambda e: e["LastUpdateTime"], default={})
+        status = compliance.get("complianceStatus")
+        return {
+            "id": str(uuid.uuid5(NAMESPACE, "managed:%s:%s" % (tenant.id, device_id))),
+            "azureADDeviceId": device_id,
+            "deviceName": inventory.get("DeviceName", ""),
+            "operatingSystem": "macOS",
+            "osVersion": inventory.get("OsVersion", ""),
+            "managementAgent": "jamf",
+            "complianceState": {"compliant": "compliant", "notCompliant": "noncompliant"}.get(status, "unknown"),
+            "userId": (compliance or inventory).get("UserId", ""),
+            "lastSyncDateTime": max(inventory.get("LastUpdateTime", ""), compliance.get("LastUpdateTime", "")),
+        }
+
+    def _managed_devices(self, request):
+        tenant, _info = self._authenticate(
+            request,
+            "graph",
+            ("DeviceManagementManagedDevices.Read.All", "DeviceManagementManagedDevices.ReadWrite.All"),
+        )
+        wanted = None
+        flt = request.arg("$filter")
+        if flt:
+            match = re.fullmatch(r"\s*azureADDeviceId eq '([^']+)'\s*", flt)
+            if not match:
+                raise _graph_error(400, "BadRequest", "Only $filter=azureADDeviceId eq '<id>' is supported.")
+            wanted = match.group(1).lower()
+        top = max(1, min(999, int(request.arg("$top", "100") or 100)))
+        skip = int(request.arg("$skiptoken", "0") or 0)
+        with self.lock:
+            ids = sorted(
+                d for d in tenant.devices if d not in tenant.deleted_managed and (wanted is None or d == wanted)
+            )
+            page = [self._managed_view(tenant, d, tenant.devices[d]) for d in ids[skip : skip + top]]
+        body = {"@odata.context": "deviceManagement/managedDevices", "value": page}
+        if skip + top < len(ids):
+            body["@odata.nextLink"] = "%s/graph/v1.0/deviceManagement/managedDevices?$top=%d&$skiptoken=%d%s" % (
+                self.base, top, skip + top, "&$filter=azureADDeviceId eq '%s'" % wanted if wanted else ""
+            )
+        return body
+
+    def _delete_managed(self, request, managed):
+        tenant, _info = self._authenticate(request, "graph", ("DeviceManagementManagedDevices.ReadWrite.All",))
+        with self.lock:
+            for device_id in tenant.devices:
+                if device_id in tenant.deleted_managed:
+                    continue
+                if str(uuid.uuid5(NAMESPACE, "managed:%s:%s" % (tenant.id, device_id))) == managed:
+                    tenant.deleted_managed.add(device_id)
+                    return Response(204, None)
+        raise _graph_error(404, "ResourceNotFound", "Managed device %s not found." % managed)
+
+    # -- Intune partner service -------------------------------------------------------------------
+
+    def _intune(self, request, version):
+        if request.arg("api-version") != version:
+            raise _intune_error(400, "BadRequest", "api-version must be %s." % version)
+        return self._authenticate(request, "intune", "update_device_attributes")
+
+    def _own_tenant(self, tenant, tid):
+        if tid.lower() != tenant.id:
+            raise _intune_error(
+                403, "Forbidden", "The token's tenant %s may not act for tenant %s." % (tenant.id, tid)
+            )
+
+    def _partner_tenant_put(self, request, tid):
+        tenant, info = self._intune(request, "1.6")
+        self._own_tenant(tenant, tid)
+        app = tenant.apps.get(info.client_id)
+        if app is None or not app.partner_connector:
+            raise _intune_error(
+                403, "PartnerNotEnabled",
+                "No partner compliance connector is enabled for application %s in this tenant." % info.client_id,
+            )
+        body = request.json()
+        if not isinstance(body, dict) or body.get("Provisioned") not in (1, 2):
+            raise _intune_error(400, "BadRequest", "Provisioned must be 1 (provision) or 2 (deprovision).")
+        if body["Provisioned"] == 1:
+            for key in ("PartnerEnrollmentUrl", "PartnerRemediationUrl"):
+                if not _landing_url_ok(body.get(key)):
+                    raise _intune_error(400, "BadRequest", "%s must be an https URL." % key)
+        with self.lock:
+            previous = tenant.partner
+            tenant.partner = {
+                "TenantId": tenant.id,
+                "Provisioned": body["Provisioned"],
+                "PartnerEnrollmentUrl": body.get("PartnerEnrollmentUrl", previous.get("PartnerEnrollmentUrl")),
+                "PartnerRemediationUrl": body.get("PartnerRemediationUrl", previous.get("PartnerRemediationUrl")),
+                "LastModifiedTime": _iso(_now()),
+            }
+            return dict(tenant.partner)
+
+    def _partner_tenant_get(self, request, tid):
+        tenant, _info = self._intune(request, "1.6")
+        self._own_tenant(tenant, tid)
+        if not tenant.partner:
+            raise _intune_error(404, "NotFound", "The tenant has not been provisioned by a partner.")
+        return dict(tenant.partner)
+
+    def _policy_create(self, request):
+        tenant, _info = self._intune(request, "1.6")
+        body = request.json()
+        if not isinstance(body, dict):
+            raise _intune_error(400, "BadRequest", "Send a JSON object.")
+        problems = []
+        if not str(body.get("DisplayName") or "").strip():
+            problems.append("DisplayName is required")
+        if body.get("Platform") != "macOS":
+            problems.append("Platform must be macOS")
+        if body.get("PartnerManagedCompliance") is not True:
+            problems.append("PartnerManagedCompliance must be true")
+        if problems:
+            raise _intune_error(400, "BadRequest", "; ".join(problems))
+        with self.lock:
+            for policy in tenant.policies.values():
+                if policy["DisplayName"] == body["DisplayName"]:
+                    raise _intune_error(409, "Conflict", "A policy named %r already exists." % body["DisplayName"])
+            policy_id = str(uuid.uuid4())
+            tenant.policies[policy_id] = {
+                "Id": policy_id,
+                "DisplayName": body["DisplayName"],
+                "Description": body.get("Description", ""),
+                "Platform": "macOS",
+                "PartnerManagedCompliance": True,
+                "Assignments": [],
+            }
+            return Response(201, dict(tenant.policies[policy_id]))
+
+    def _policy_list(self, request):
+        tenant, _info = self._intune(request, "1.6")
+        with self.lock:
+            return {"value": [dict(p) for p in tenant.policies.values()]}
+
+    def _policy_assign(self, request, policy):
+        tenant, _info = self._intune(request, "1.6")
+        body = request.json()
+        groups = body.get("assignments") if isinstance(body, dict) else None
+        if not isinstance(groups, list) or not all(isinstance(g, str) and GUID_RE.match(g) for g in groups):
+            raise _intune_error(400, "BadRequest", "assignments must be a list of Entra group IDs (GUIDs).")
+        with self.lock:
+            found = tenant.policies.get(policy.lower())
+            if found is None:
+                raise _intune_error(404, "NotFound", "Policy %s not found." % policy)
+            found["Assignments"] = sorted({g.lower() for g in groups} | set(found["Assignments"]))
+            return dict(found)
+
+    def _upload(self, request, message):
+        message = message.lower()
+        pending_throttles = int(self._knob("throttle_uploads", 0) or 0)
+        if pending_throttles > 0:
+            with self.lock:
+                self.sim.faults.extra["throttle_uploads"] = pending_throttles - 1
+                self.uploads.append((time.monotonic(), message, 429))
+            retry = self.sim.faults.retry_after
+            return Response(429, {"error": {"code": "TooManyRequests", "message": "Slow down."}},
+                            {"Retry-After": "%g" % retry})
+        tenant, _info = self._intune(request, "1.2")
+        body = request.json()
+        entities = self._validate_upload(tenant, body)
+        with self.lock:
+            if tenant.partner.get("Provisioned") == 2 or (
+                self._knob("require_provisioning") and tenant.partner.get("Provisioned") != 1
+            ):
+                self.stats["uploads_rejected"] += 1
+                raise _intune_error(
+                    403, "PartnerTenantNotProvisioned", "The partner is not provisioned for this tenant."
+                )
+            if message in self.messages:
+                # The message ID is the idempotency key: a resend is acknowledged, not applied again.
+                self.stats["uploads_duplicate"] += 1
+                self.uploads.append((time.monotonic(), message, "duplicate"))
+                record = self.messages[message]
+                return Response(202, {"Id": message, "Status": self._status_of(record)})
+            failing = self._knob("failing_devices") or {}
+            failure = next((failing[e["DeviceId"]] for e in entities if e["DeviceId"] in failing), None)
+            record = {
+                "Id": message,
+                "tenant": tenant.id,
+                "UploadTime": body["UploadTime"],
+                "ReceivedTime": _iso(_now()),
+                "EntityCount": len(entities),
+                "ready_at": time.monotonic() + float(self._knob("processing_delay", 0) or 0),
+                "Status": "Failed" if failure else "Completed",
+                "ErrorCode": "",
+                "ErrorDetail": "",
+            }
+            if failure:
+                code, _, detail = str(failure).partition(":")
+                record["ErrorCode"], record["ErrorDetail"] = code.strip(), detail.strip() or code.strip()
+            else:
+                self._apply(tenant, entities, message)
+            self.messages[message] = record
+            self.stats["uploads_applied"] += 1
+            self.uploads.append((time.monotonic(), message, 202))
+        delay = float(self._knob("answer_delay", 0) or 0)
+        if delay:  # applied, but the answer is late: a client that dies now never learns it was accepted
+            time.sleep(delay)
+        return Response(202, {"Id": message, "Status": self._status_of(record)})
+
+    def _validate_upload(self, tenant, body):
+        if not isinstance(body, dict):
+            raise _intune_error(
+                400, "BadRequest", "The body must be a JSON object with TenantId, UploadTime and Content."
+            )
+        problems = []
+        if str(body.get("TenantId") or "").lower() != tenant.id:
+            problems.append("TenantId must be the tenant's ID %s" % tenant.id)
+        try:
+            _parse_time(body.get("UploadTime"))
+        except ValueError:
+            problems.append("UploadTime must be an ISO 8601 timestamp")
+        content = body.get("Content")
+        if not isinstance(content, str):
+            # Intune partner API: Content is a JSON string, not an embedded array.
+            raise _intune_error(400, "BadRequest", "; ".join([*problems, "Content must be a JSON string"]))
+        try:
+            entities = json.loads(content)
+        except ValueError as exc:
+            raise _intune_error(400, "BadRequest", "Content is not valid JSON: %s" % exc) from None
+        if not isinstance(entities, list) or not entities:
+            problems.append("Content must be a non-empty JSON list of entities")
+            entities = []
+        if len(entities) > MAX_ENTITIES:
+            problems.append("at most %d entities per message" % MAX_ENTITIES)
+        for index, entity in enumerate(entities):
+            where = "Content[%d]" % index
+            if not isinstance(entity, dict):
+                problems.append("%s is not an object" % where)
+                continue
+            kind = entity.get("EntityType")
+            if kind == 1:
+                required = INVENTORY_FIELDS
+            elif kind == 4:
+                required = COMPLIANCE_FIELDS
+            else:
+                problems.append("%s: EntityType must be 1 (inventory) or 4 (compliance)" % where)
+                continue
+            missing = [name for name in required if entity.get(name) is None]
+            if missing:
+                problems.append("%s: missing %s" % (where, ", ".join(missing)))
+                continue
+            if str(entity["TenantId"]).lower() != tenant.id:
+                problems.append("%s: TenantId differs from the message's" % where)
+            for key in ("DeviceId", "UserId"):
+                if not GUID_RE.match(str(entity[key])):
+                    problems.append("%s: %s must be a GUID" % (where, key))
+            for key in ("LastUpdateTime", "LastCheckInTime") if kind == 1 else ("LastUpdateTime",):
+                try:
+                    _parse_time(entity[key])
+                except ValueError:
+                    problems.append("%s: %s must be an ISO 8601 timestamp" % (where, key))
+            if kind == 1:
+                if entity["State"] not in (0, 1, 2):
+                    problems.append("%s: State must be 0, 1 or 2" % where)
+                if entity["DeviceManagementState"] not in ("managed", "notManaged"):
+                    problems.append("%s: DeviceManagementState must be managed or notManaged" % where)
+                if not isinstance(entity["EasIds"], list):
+                    problems.append("%s: EasIds must be a list" % where)
+            elif entity["complianceStatus"] not in ("compliant", "notCompliant"):
+                problems.append("%s: complianceStatus must be compliant or notCompliant" % where)
+            if len(problems) >= 20:
+                break
+        if problems:
+            with self.lock:
+                self.stats["uploads_rejected"] += 1
+            raise _intune_error(400, "BadRequest", "; ".join(problems[:20]))
+        return entities
+
+    def _apply(self, tenant, entities, message):
+        for entity in entities:
+            device_id, user_id = entity["DeviceId"].lower(), entity["UserId"].lower()
+            users = tenant.devices.setdefault(device_id, {})
+            record = users.setdefault(user_id, {"inventory": None, "compliance": None, "messages": 0, "stale": 0})
+            key = "inventory" if entity["EntityType"] == 1 else "compliance"
+            current = record[key]
+            # LastUpdateTime orders reports: an older one arriving late does not overwrite a newer one.
+            if current is None or _parse_time(entity["LastUpdateTime"]) >= _parse_time(current["LastUpdateTime"]):
+                record[key] = entity
+            else:
+                record["stale"] += 1
+            record["messages"] += 1
+            record["last_message"] = message
+            tenant.entra_devices.add(device_id)
+            tenant.deleted_managed.discard(device_id)
+
+    def _status_of(self, record):
+        return record["Status"] if time.monotonic() >= record["ready_at"] else "Processing"
+
+    def _message_status(self, request, message):
+        tenant, _info = self._intune(request, "1.2")
+        with self.lock:
+            record = self.messages.get(message.lower())
+            if record is None or record["tenant"] != tenant.id:
+                raise _intune_error(404, "NotFound", "No message %s." % message)
+            status = self._status_of(record)
+            return {
+                "Id": record["Id"],
+                "Status": status,
+                "ErrorCode": record["ErrorCode"] if status == "Failed" else "",
+                "ErrorDetail": record["ErrorDetail"] if status == "Failed" else "",
+                "UploadTime": record["UploadTime"],
+                "ReceivedTime": record["ReceivedTime"],
+                "EntityCount": record["EntityCount"],
+            }
+
+    # -- control -----------------------------------------------------------------------------
+
+    def _control_register(self, request):
+        body = request.json()
+        if not isinstance(body, dict) or not body.get("name") or not body.get("client_id"):
+            raise HttpError(400, {"error": "send name, client_id and secrets"})
+        tenant = self.register(**body)
+        return tenant.summary()
+
+    def _control_expire(self, request):
+        body = request.json() or {}
+        try:
+            count = self.expire_secret(body.get("tenant", ""), body.get("secret"), body.get("client_id"))
+        except LookupError:
+            raise HttpError(404, {"error": "no tenant %r" % body.get("tenant")}) from None
+        return {"expired": count}
+
+    def _control_devices(self, request):
+        tenant = self.tenant(request.arg("tenant", ""))
+        if tenant is None:
+            raise HttpError(404, {"error": "no tenant %r" % request.arg("tenant")})
+        with self.lock:
+            return {"tenant": tenant.id, "devices": json.loads(json.dumps(tenant.devices))}
+
+    def _control_message(self, request, message):
+        with self.lock:
+            record = self.messages.get(message.lower())
+            if record is None:
+                raise HttpError(404, {"error": "no message"})
+            return {k: v for k, v in record.items() if k != "ready_at"}
+
+
+def _landing_url_ok(value):
+    # Intune wants https; the simulator also takes the demo's own http://127.0.0.1 / localhost portal.
+    value = str(value or "")
+    return value.startswith("https://") or re.match(r"^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/", value)
+
+
+def _graph_error(status, code, message):
+    return HttpError(status, {"error": {"code": code, "message": message, "innerError": {
+        "date": _iso(_now()), "request-id": str(uuid.uuid4()), "client-request-id": str(uuid.uuid4())}}})
+
+
+def _intune_error(status, code, message):
+    return HttpError(status, {"error": {"code": code, "message": message}})
+
+
+SERVICE_FACTORIES.append(MicrosoftService)
