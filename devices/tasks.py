@@ -1,0 +1,165 @@
+"""django-q2 tasks for inventory: process a stored webhook event, and pull from the Jamf Pro API.
+
+Tasks take IDs and call plain functions. Every task is safe to run twice: an event that is no
+longer pending (or failed) is left alone, writes are upserts with a "newer timestamp wins" guard.
+The writes go through ``devices.importer``, which re-evaluates the computers it changed.
+"""
+
+import datetime
+import hashlib
+import logging
+
+from django.conf import settings
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from devices.importer import apply_summary, import_records, record_check_in
+from devices.jamf.client import JamfClient, JamfError
+from devices.jamf.webhook import WebhookError, parse_webhook
+from devices.models import InventoryEvent
+from devices.pull import pull_inventory
+from portal.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+STALE_PENDING_AFTER = datetime.timedelta(minutes=10)
+Status = InventoryEvent.Status
+
+
+_clients = {}  # (tenant id, connection settings) -> JamfClient, per worker process
+
+
+def client_for(tenant):
+    """A Jamf Pro client for the tenant, kept per worker process so its token is reused across events.
+
+    Keyed by the connection settings too, so a changed URL or secret gets a new client at once.
+    """
+    key = (tenant.pk, tenant.jamf_url, tenant.jamf_client_id, hashlib.sha256(
+        tenant.jamf_client_secret.encode()).hexdigest(), tenant.jamf_api_version)
+    client = _clients.get(key)
+    if client is None:
+        for old_key in [k for k in _clients if k[0] == tenant.pk]:
+            _clients.pop(old_key).close()
+        client = _clients[key] = JamfClient.from_tenant(tenant)
+    return client
+
+
+def _finish(event, status, error="", computer_id=None):
+    event.status = status
+    event.error = error
+    event.processed_at = timezone.now()
+    fields = ["status", "error", "processed_at"]
+    if computer_id is not None:
+        event.computer_id = computer_id
+        fields.append("computer")
+    event.save(update_fields=fields)
+    return status
+
+
+def apply_event(event, client=None):
+    """Apply one stored webhook event; returns its new status."""
+    try:
+        parsed = parse_webhook(event.raw_body.encode("utf-8"))
+    except WebhookError as exc:  # stored before a parser change, say
+        return _finish(event, Status.REJECTED, str(exc))
+    if parsed.action == "ignored":
+        return _finish(event, Status.IGNORED, "Not an event the portal acts on.")
+    tenant = event.tenant
+    when = parsed.timestamp or event.received_at
+    ids = {"jamf_id": parsed.jamf_id, "udid": parsed.udid, "serial_number": parsed.serial_number}
+    if not any(ids.values()):
+        return _finish(event, Status.IGNORED, "The event names no computer (no jssID, UDID or serial number).")
+
+    if parsed.action == "check_in":
+        computer_id, changed = record_check_in(tenant, when, **ids)
+        if computer_id is not None:
+            error = "" if changed else "A newer check-in is already stored."
+            return _finish(event, Status.PROCESSED, error, computer_id)
+        if not (tenant.has_jamf_api and parsed.jamf_id):
+            return _finish(event, Status.IGNORED, "No computer with these identifiers yet; the next pull adds it.")
+        # A Mac the portal has not seen yet: fetch it like an inventory event.
+
+    if tenant.has_jamf_api and parsed.jamf_id:
+        try:
+            record = (client or client_for(tenant)).get_computer(parsed.jamf_id)
+        except JamfError as exc:
+            return _finish(event, Status.FAILED, "Jamf Pro API: %s The next pull brings the change." % exc)
+        if record is None:
+            return _finish(event, Status.IGNORED, "Jamf Pro has no computer %s (deleted since?)." % parsed.jamf_id)
+        result = import_records(tenant, [record])
+        if result.rejected:
+            return _finish(event, Status.FAILED, "The full record was rejected: %s" % result.rejected[0].reason)
+        computer_id = tenant.computers.filter(jamf_id=parsed.jamf_id).values_list("id", flat=True).first()
+        note = "" if result.changed_ids else ("Stale: a newer inventory is stored." if result.stale else "Unchanged.")
+        return _finish(event, Status.PROCESSED, note, computer_id)
+
+    outcome, computer_id, reason = apply_summary(tenant, parsed.summary, when, jamf_id=parsed.jamf_id)
+    if outcome == "rejected":
+        return _finish(event, Status.IGNORED, "Summary not applied: %s." % reason)
+    note = {"stale": "Stale: a newer inventory is stored.", "unchanged": "Unchanged."}.get(outcome, "")
+    note = (note + " Summary fields only: set Jamf Pro API credentials for full records.").strip()
+    return _finish(event, Status.PROCESSED, note, computer_id)
+
+
+def process_event(event_id):
+    """Task: process one stored webhook event (queued by the receiver)."""
+    # No lock is held across the Jamf Pro call (on SQLite a transaction would block intake): applying
+    # an event twice is harmless, the writes being upserts with a newer-timestamp-wins guard.
+    event = (
+        InventoryEvent.objects.select_related("tenant")
+        .filter(pk=event_id, status__in=[Status.PENDING, Status.FAILED])
+        .first()
+    )
+    if event is None:
+        return "skipped"  # already processed
+    return apply_event(event)
+
+
+def process_stale_pending():
+    """Task (scheduled): process webhook events left pending, e.g. when their task was lost."""
+    cutoff = timezone.now() - STALE_PENDING_AFTER
+    ids = list(
+        InventoryEvent.objects.filter(
+            source=InventoryEvent.Source.WEBHOOK, status=Status.PENDING, received_at__lt=cutoff
+        ).order_by("pk").values_list("pk", flat=True)[:5000]
+    )
+    counts = {}
+    for event_id in ids:
+        status = process_event(event_id)
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def pull_tenant(tenant_id, full=False):
+    """Task: pull one tenant's inventory from Jamf Pro; returns the run's counters."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    return pull_inventory(tenant, full=full).counters()
+
+
+def pull_all(full=False):
+    """Task (scheduled): queue a pull for every active tenant with Jamf Pro API credentials."""
+    queued = 0
+    for tenant in Tenant.objects.filter(is_active=True).exclude(jamf_url="").exclude(jamf_client_id=""):
+        if not tenant.has_jamf_api:
+            continue
+        async_task("devices.tasks.pull_tenant", tenant.pk, full=full,
+                   task_name="jamf-%s-pull-%s" % ("full" if full else "incremental", tenant.slug), group="jamf-pull")
+        queued += 1
+    return queued
+
+
+def purge_old_events(days=None, chunk=5000):
+    """Task (scheduled daily): delete inventory events older than INVENTORY_EVENT_RETENTION_DAYS.
+
+    Webhooks arrive at ~110 a second for 100,000 Macs, so the table is kept to a window. Pending
+    events are kept whatever their age. Deleted in chunks, so no transaction grows with the table.
+    """
+    days = settings.INVENTORY_EVENT_RETENTION_DAYS if days is None else days
+    cutoff = timezone.now() - datetime.timedelta(days=days)
+    old = InventoryEvent.objects.filter(received_at__lt=cutoff).exclude(status=Status.PENDING)
+    deleted = 0
+    while True:
+        ids = list(old.order_by("received_at").values_list("pk", flat=True)[:chunk])
+        if not ids:
+            return deleted
+        deleted += InventoryEvent.objects.filter(pk__in=ids).delete()[0]
