@@ -1,0 +1,1 @@
+"""REST API for compliance policies and the compliance reports (summary and CSV)."""

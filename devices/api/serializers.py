@@ -1,0 +1,173 @@
+"""Serializers for Macs, their user accounts and inventory events."""
+
+import functools
+
+from django.utils.translation import get_language
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from compliance.rules import describe
+from devices.models import Computer, InventoryEvent, InventoryState, UserAccount
+from portal.api.fields import TenantField
+
+INVENTORY_STATE_NAMES = {state.value: state.name.lower() for state in InventoryState}
+
+
+class FailedRuleSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    title = serializers.CharField()
+    sentence = serializers.CharField()
+    remedy = serializers.CharField()
+
+
+@extend_schema_field(FailedRuleSerializer(many=True))
+class FailedRulesField(serializers.Field):
+    """Stored rule codes, each with its sentence for people and the Jamf Pro remedy (compliance.rules)."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return [dict(entry) for entry in _described(tuple(value or ()), get_language())]
+
+
+@functools.lru_cache(maxsize=1024)
+def _described(codes, language):
+    """The rules behind a tuple of codes, in one language (a fleet shares few combinations)."""
+    return tuple(
+        {"code": rule.code, "title": str(rule.title), "sentence": str(rule.sentence), "remedy": str(rule.remedy)}
+        for rule in describe(codes)
+    )
+
+
+@extend_schema_field(serializers.ChoiceField(choices=list(INVENTORY_STATE_NAMES.values()), allow_null=True))
+class InventoryStateField(serializers.Field):
+    """0/1/2 as activated / deactivated / unresponsive (null: not evaluated yet)."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return INVENTORY_STATE_NAMES.get(value)
+
+
+class UserAccountSummarySerializer(serializers.ModelSerializer):
+    """A user account as lists show it: its Entra registration and compliance."""
+
+    failed_rules = FailedRulesField()
+    is_registered = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = UserAccount
+        fields = [
+            "id", "username", "email", "entra_user_id", "entra_device_id", "entra_state", "is_registered",
+            "registration_state", "compliance_status", "failed_rules",
+        ]
+        read_only_fields = fields
+
+
+class UserAccountSerializer(serializers.ModelSerializer):
+    failed_rules = FailedRulesField()
+    is_registered = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = UserAccount
+        fields = [
+            "id", "username", "full_name", "email", "account_type", "is_admin", "entra_user_id", "entra_device_id",
+            "entra_state", "is_registered", "registration_state", "compliance_status", "failed_rules",
+            "evaluated_at", "password_min_length", "password_type", "password_min_complex_characters",
+            "password_max_age_days", "password_history_depth", "screensaver_idle_minutes",
+        ]
+        read_only_fields = fields
+
+
+class ComputerSerializer(serializers.ModelSerializer):
+    """A Mac with its users, its inventory state, Entra registration and compliance (with the failed rules)."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="api:computer-detail")
+    tenant = TenantField(read_only=True)
+    inventory_state = InventoryStateField()
+    inventory_state_code = serializers.IntegerField(source="inventory_state", read_only=True, allow_null=True)
+    failed_rules = FailedRulesField()
+    has_company_portal = serializers.BooleanField(read_only=True)
+    user_accounts = UserAccountSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Computer
+        fields = [
+            "id", "url", "tenant", "jamf_id", "udid", "serial_number", "name",
+            "inventory_state", "inventory_state_code", "compliance_status", "registration_state", "failed_rules",
+            "evaluated_at", "managed", "retired_at", "last_check_in", "last_inventory_update", "last_enrolled",
+            "entra_device_id", "company_portal_version", "has_company_portal", "company_portal_seen_at",
+            "os_name", "os_version", "os_build", "platform", "ad_status",
+            "make", "model", "model_identifier", "architecture", "processor_type", "processor_speed_mhz",
+            "processor_count", "core_count", "total_ram_mb", "open_ram_slots", "battery_capacity_percent",
+            "boot_rom", "bus_speed_mhz", "cache_size_kb", "smc_version", "mac_address", "alt_mac_address",
+            "nic_speed", "user_email", "username", "filevault_state", "filevault2_status", "gatekeeper", "sip",
+            "auto_login_disabled", "user_accounts", "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ComputerListSerializer(ComputerSerializer):
+    """A Mac as lists show it: identity, state, compliance with the failed rules, and its users.
+
+    The detail adds the hardware, security and OS attributes (lists stay fast on large fleets).
+    """
+
+    user_accounts = UserAccountSummarySerializer(many=True, read_only=True)
+
+    class Meta(ComputerSerializer.Meta):
+        fields = [
+            "id", "url", "tenant", "jamf_id", "udid", "serial_number", "name",
+            "inventory_state", "inventory_state_code", "compliance_status", "registration_state", "failed_rules",
+            "evaluated_at", "managed", "retired_at", "last_check_in", "last_inventory_update",
+            "entra_device_id", "company_portal_version", "has_company_portal", "os_version", "os_build", "model",
+            "user_email", "user_accounts",
+        ]
+        read_only_fields = fields
+
+
+class InventoryEventSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:inventory-event-detail")
+    tenant = TenantField(read_only=True)
+
+    class Meta:
+        model = InventoryEvent
+        fields = [
+            "id", "url", "tenant", "source", "event_type", "received_at", "event_timestamp", "status", "error",
+            "processed_at", "computer",
+        ]
+        read_only_fields = fields
+
+
+class InventoryEventDetailSerializer(InventoryEventSerializer):
+    class Meta(InventoryEventSerializer.Meta):
+        fields = InventoryEventSerializer.Meta.fields + ["raw_body"]
+        read_only_fields = fields
+
+
+class UploadOutcomeSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The record's position in the upload, from 0.")
+    jamf_id = serializers.CharField(allow_blank=True)
+    outcome = serializers.ChoiceField(choices=["created", "updated", "unchanged", "stale", "rejected"])
+    reason = serializers.CharField(allow_blank=True)
+
+
+class UploadSummarySerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    stale = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+
+
+class UploadResultSerializer(serializers.Serializer):
+    """The answer to an inventory upload: the stored event, the counts, and each record's outcome."""
+
+    event = serializers.IntegerField(help_text="The InventoryEvent that stores the body.")
+    summary = UploadSummarySerializer()
+    input_error = serializers.CharField(allow_blank=True, help_text="Where unreadable input stopped the import.")
+    results = UploadOutcomeSerializer(many=True)

@@ -1,0 +1,156 @@
+"""Serializers for tenants, their Entra client secrets, and API tokens."""
+
+import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from knox.models import get_token_model
+from rest_framework import serializers
+
+from portal.api.fields import TenantField
+from portal.models import ClientSecret, Tenant
+
+
+class ClientSecretSummarySerializer(serializers.ModelSerializer):
+    """A secret as the API shows it: never its value."""
+
+    has_secret = serializers.SerializerMethodField()
+    is_expired = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ClientSecret
+        fields = ["id", "description", "expires_at", "is_expired", "has_secret", "created_at"]
+
+    def get_has_secret(self, obj) -> bool:
+        return bool(obj.value)
+
+
+class ClientSecretSerializer(ClientSecretSummarySerializer):
+    """Add an Entra client secret to a tenant. ``value`` is write-only: it is never shown again."""
+
+    tenant = TenantField()
+    value = serializers.CharField(
+        write_only=True, trim_whitespace=True, max_length=2000, help_text="The secret's Value (not its Secret ID)."
+    )
+
+    class Meta(ClientSecretSummarySerializer.Meta):
+        fields = ["id", "tenant", "value", "description", "expires_at", "is_expired", "has_secret", "created_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance is not None:
+            self.fields["value"].required = False  # omitted: the stored value stays
+
+    def validate(self, attrs):
+        if self.instance is not None and "tenant" in attrs and attrs["tenant"].pk != self.instance.tenant_id:
+            raise serializers.ValidationError({"tenant": ["A secret cannot move to another tenant."]})
+        return attrs
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    """A tenant's configuration. Secrets are write-only; ``has_*`` and expiry dates say whether they are set."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="api:tenant-detail", lookup_field="slug")
+    jamf_client_secret = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=2000, trim_whitespace=True,
+        help_text="Write-only. An empty string clears it.",
+    )
+    webhook_secret = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=2000, trim_whitespace=True,
+        help_text="Write-only: the secret Jamf Pro sends with its webhooks.",
+    )
+    has_jamf_client_secret = serializers.SerializerMethodField()
+    has_webhook_secret = serializers.SerializerMethodField()
+    has_secret = serializers.SerializerMethodField(help_text="An unexpired Entra client secret is set.")
+    secret_expires_at = serializers.SerializerMethodField(help_text="When the newest Entra client secret expires.")
+    client_secrets = ClientSecretSummarySerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Tenant
+        fields = [
+            "id", "url", "slug", "name", "is_active",
+            "cloud", "entra_tenant", "entra_tenant_id", "client_id", "intune_enabled", "reporting_mode",
+            "partner_policy_group_ids", "has_secret", "secret_expires_at", "client_secrets",
+            "landing_page", "landing_custom_url", "jamf_enrollment_url", "self_service_registration_url",
+            "support_contact", "logo_url",
+            "unresponsive_after_hours", "compliance_validity_days", "no_policy_compliant",
+            "account_not_onboarded_days",
+            "jamf_url", "jamf_client_id", "jamf_client_secret", "has_jamf_client_secret", "jamf_api_version",
+            "webhook_username", "webhook_secret", "has_webhook_secret",
+            "last_test_at", "last_test_ok", "last_test_message", "created_at", "updated_at",
+        ]
+        read_only_fields = [
+            "entra_tenant_id", "last_test_at", "last_test_ok", "last_test_message", "created_at", "updated_at",
+        ]
+
+    def get_has_jamf_client_secret(self, obj) -> bool:
+        return bool(obj.jamf_client_secret)
+
+    def get_has_webhook_secret(self, obj) -> bool:
+        return bool(obj.webhook_secret)
+
+    def _newest_unexpired(self, obj):
+        now = timezone.now()
+        secrets = [s for s in obj.client_secrets.all() if s.expires_at > now]  # prefetched by the view
+        return max(secrets, key=lambda s: s.expires_at, default=None)
+
+    def get_has_secret(self, obj) -> bool:
+        return self._newest_unexpired(obj) is not None
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_secret_expires_at(self, obj):
+        secret = self._newest_unexpired(obj)
+        return serializers.DateTimeField().to_representation(secret.expires_at) if secret else None
+
+    def validate_partner_policy_group_ids(self, value):
+        from portal.models import GUID_RE
+
+        if not isinstance(value, list) or not all(isinstance(item, str) and GUID_RE.match(item) for item in value):
+            raise serializers.ValidationError("Give a list of Entra group IDs (GUIDs).")
+        return value
+
+    def validate(self, attrs):
+        # The model's cross-field rules (Tenant.clean), on the instance as it would be saved.
+        candidate = Tenant(**{f.attname: getattr(self.instance, f.attname) for f in Tenant._meta.concrete_fields}) \
+            if self.instance is not None else Tenant()
+        for name, value in attrs.items():
+            setattr(candidate, name, value)
+        try:
+            candidate.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return attrs
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    """An API token of the caller. The token itself is in the answer to the create, and nowhere else."""
+
+    id = serializers.CharField(source="digest", read_only=True, help_text="The token's hash: its ID here.")
+    prefix = serializers.CharField(source="token_key", read_only=True, help_text="The token's first characters.")
+    expires_in_days = serializers.IntegerField(
+        write_only=True, required=False, min_value=1,
+        help_text="Days until the token expires (default %d)." % settings.REST_KNOX["TOKEN_TTL"].days,
+    )
+    token = serializers.SerializerMethodField(help_text="The token: shown once, in the answer to the create.")
+
+    class Meta:
+        model = get_token_model()
+        fields = ["id", "prefix", "created", "expiry", "expires_in_days", "token"]
+        read_only_fields = ["created", "expiry"]
+
+    def validate_expires_in_days(self, value):
+        if value > settings.API_TOKEN_MAX_DAYS:
+            raise serializers.ValidationError("At most %d days." % settings.API_TOKEN_MAX_DAYS)
+        return value
+
+    def get_token(self, obj) -> str | None:
+        return getattr(obj, "_plain_token", None)
+
+    def create(self, validated_data):
+        days = validated_data.get("expires_in_days")
+        expiry = datetime.timedelta(days=days) if days else settings.REST_KNOX["TOKEN_TTL"]
+        instance, token = get_token_model().objects.create(user=self.context["request"].user, expiry=expiry)
+        instance._plain_token = token
+        return instance
