@@ -84,12 +84,16 @@ def test_a_retired_mac_is_reported_deactivated_and_not_managed():
     assert verdict["complianceStatus"] == "notCompliant"
 
 
-def test_payload_hash_ignores_only_the_update_time():
+def test_payload_hash_ignores_only_the_volatile_timestamps():
     computer, user = appendix_mac()
     a = entities_for(TENANT_GUID, computer, user, 0, "compliant", NOW)
     b = entities_for(TENANT_GUID, computer, user, 0, "compliant", NOW + datetime.timedelta(hours=1))
-    c = entities_for(TENANT_GUID, computer, user, 0, "notCompliant", NOW)
-    assert payload_hash(a) == payload_hash(b) != payload_hash(c)
+    computer.last_check_in += datetime.timedelta(minutes=15)  # a routine check-in
+    c = entities_for(TENANT_GUID, computer, user, 0, "compliant", NOW)
+    d = entities_for(TENANT_GUID, computer, user, 0, "notCompliant", NOW)
+    e = entities_for(TENANT_GUID, computer, user, 2, "compliant", NOW)
+    assert payload_hash(a) == payload_hash(b) == payload_hash(c)
+    assert len({payload_hash(a), payload_hash(d), payload_hash(e)}) == 3
 
 
 def test_upload_body_carries_content_as_a_json_string():

@@ -1,0 +1,277 @@
+"""Evaluate-to-outbox: turn a tenant's stored evaluation results into pending reports for Intune.
+
+For each registered (computer, user account) pair of a tenant (an Entra device ID and an Entra user
+ID, design section 5) a pending :class:`~compliance.models.ComplianceReport` is made when
+
+- the pair has never been reported, or its payload hash differs from its last report (the hash leaves
+  out ``LastUpdateTime``, so it changes exactly when what Intune would store changes; a change of the
+  inventory state changes it too);
+- its last report was accepted longer ago than the refresh interval (``INTUNE_REPORT_REFRESH_HOURS``,
+  capped at a third of the tenant's ``compliance_validity_days``), so Intune never lets a healthy Mac
+  lapse;
+- its last report failed longer ago than ``INTUNE_RETRY_FAILED_AFTER_HOURS`` (an operator can re-send
+  sooner).
+
+A newer pending report supersedes an older pending one of the same pair that was never sent (a row
+that was already sent keeps its message, so a resend stays the same PUT; Intune orders the two by
+``LastUpdateTime``). The work is set-based: Macs are read in chunks by primary key, so the queries
+grow with N / chunk and the memory stays flat at any fleet size.
+"""
+
+import datetime
+import enum
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from compliance.intune.payloads import entities_for, payload_hash
+from compliance.models import ComplianceReport
+from devices.models import Computer, UserAccount
+from portal.models import ReportingMode, Tenant
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 1000  # Macs per read-and-write round (SQLite's variable limit stays far away)
+Status = ComplianceReport.Status
+Reason = ComplianceReport.Reason
+Kind = ComplianceReport.Kind
+OPEN = (Status.PENDING, Status.SENDING)
+SENT = (Status.ACCEPTED, Status.COMPLETED)
+# What the payload builders read (compliance/intune/payloads.py), loaded as named tuples rather than model
+# instances: at 100,000 Macs building instances and parsing unused dates costs more than the rest together.
+PARTNER_COMPUTER_FIELDS = (
+    "id", "name", "serial_number", "udid", "entra_device_id", "last_check_in", "os_name", "os_version",
+    "inventory_state",
+)
+PARTNER_USER_FIELDS = ("id", "computer_id", "username", "entra_device_id", "entra_user_id", "compliance_status")
+LATEST_FIELDS = (
+    "id", "user_account_id", "kind", "status", "payload_hash", "inventory_state", "entra_device_id", "created_at",
+    "sent_at",
+)
+
+
+@dataclass
+class OutboxResult:
+    """What :func:`queue_reports` did; ``counters`` is what a SyncRun stores."""
+
+    tenant_id: int
+    pairs: int = 0
+    created: int = 0
+    superseded: int = 0
+    unchanged: int = 0
+    skipped: str = ""
+    reasons: Counter = field(default_factory=Counter)
+
+    @property
+    def counters(self):
+        counters = {"pairs": self.pairs, "created": self.created, "superseded": self.superseded,
+                    "unchanged": self.unchanged}
+        counters.update({"reason_%s" % key: value for key, value in sorted(self.reasons.items())})
+        if self.skipped:
+            counters["skipped"] = self.skipped
+        return counters
+
+
+def refresh_interval(tenant):
+    """How old the last accepted report of a pair may get before it is sent again: well inside the validity."""
+    hours = float(settings.INTUNE_REPORT_REFRESH_HOURS)
+    return datetime.timedelta(hours=min(hours, tenant.compliance_validity_days * 24 / 3))
+
+
+def tenant_guid(tenant):
+    """The tenant's Entra GUID for the payloads: learned from a token, or configured as the tenant itself."""
+    if tenant.entra_tenant_id:
+        return str(tenant.entra_tenant_id)
+    from portal.models import GUID_RE
+
+    return tenant.entra_tenant.lower() if GUID_RE.match(tenant.entra_tenant or "") else None
+
+
+def pair_device_id(computer, user):
+    return user.entra_device_id or computer.entra_device_id
+
+
+def decide(previous, new_hash, state, now, refresh, retry_failed_after, device_id):
+    """The reason to make a report for a pair, or None to leave it (pure; ``previous`` is a dict or None)."""
+    if previous is None:
+        return Reason.NEW
+    if previous["kind"] == Kind.DELETE:
+        # Deleted from Entra ID and Intune by an operator: report again only once the Mac registers anew.
+        return None if previous["entra_device_id"] == device_id else Reason.NEW
+    if previous["status"] == Status.SUPERSEDED:  # cancelled when Intune was disabled
+        return Reason.NEW
+    if previous["payload_hash"] != new_hash:
+        return Reason.STATE if previous["inventory_state"] != state else Reason.CHANGED
+    if previous["status"] in OPEN:
+        return None
+    if previous["status"] in SENT:
+        sent = previous["sent_at"] or previous["created_at"]
+        return Reason.REFRESH if sent < now - refresh else None
+    if previous["status"] == Status.FAILED:
+        return Reason.RETRY if previous["created_at"] < now - retry_failed_after else None
+    return None
+
+
+def _lock_tenant(tenant_id):
+    """Serialise outbox writers of one tenant. PostgreSQL: a transaction-level advisory lock; SQLite's
+    IMMEDIATE transactions already hold the database's write lock from their first statement."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0x0B0C, int(tenant_id)])
+
+
+def changed_since_q(tenant_id, since):
+    """Macs whose inventory or evaluation changed since ``since`` (the incremental outbox of the deliver task)."""
+    users = UserAccount.objects.filter(computer__tenant_id=tenant_id, evaluated_at__gte=since).values("computer_id")
+    return Q(updated_at__gte=since) | Q(evaluated_at__gte=since) | Q(id__in=users)
+
+
+def queue_reports(tenant_id, computer_ids=None, since=None, now=None, force=False, reason=None, requested_by="",
+                  dry_run=False, on_payload=None):
+    """Make the pending reports a tenant's stored evaluation calls for; returns an :class:`OutboxResult`.
+
+    ``computer_ids`` limits it to those Macs, ``since`` to Macs changed since then. ``force`` makes a
+    report for every registered pair whatever the last one was (``reason``: resend or retire). With
+    ``dry_run`` nothing is written and ``on_payload(computer, user, reason, entities)`` sees each report
+    that would be made.
+    """
+    now = now or timezone.now()
+    result = OutboxResult(tenant_id)
+    tenant = Tenant.objects.get(pk=tenant_id)
+    if not (tenant.is_active and tenant.intune_enabled) and not dry_run:
+        result.skipped = "Intune integration disabled"
+        return result
+    guid = tenant_guid(tenant)
+    if guid is None:
+        result.skipped = "tenant ID not known yet (test the connection or provision first)"
+        logger.info("tenant %s: no reports queued, its Entra tenant ID is not known yet", tenant.slug)
+        return result
+    inventory_mode = tenant.reporting_mode == ReportingMode.INVENTORY
+    refresh = refresh_interval(tenant)
+    retry_failed_after = datetime.timedelta(hours=float(settings.INTUNE_RETRY_FAILED_AFTER_HOURS))
+
+    computers = Computer.objects.filter(tenant_id=tenant_id, inventory_state__isnull=False).order_by("id")
+    if since is not None:
+        computers = computers.filter(changed_since_q(tenant_id, since))
+    wanted = sorted(set(computer_ids)) if computer_ids is not None else None
+    if inventory_mode:  # the legacy attribute set reads nearly every field
+        computer_fields = [f.attname for f in Computer._meta.concrete_fields]
+        user_fields = [f.attname for f in UserAccount._meta.concrete_fields]
+    else:
+        computer_fields, user_fields = PARTNER_COMPUTER_FIELDS, PARTNER_USER_FIELDS
+    last_id = 0
+    while True:
+        if wanted is not None:
+            chunk_ids = [pk for pk in wanted if pk > last_id][:CHUNK]
+            if not chunk_ids:
+                break
+            last_id = chunk_ids[-1]
+            batch = computers.filter(id__in=chunk_ids)
+        else:
+            batch = computers.filter(id__gt=last_id)[:CHUNK]
+        with transaction.atomic():
+            if not dry_run:
+                _lock_tenant(tenant_id)
+            macs = list(batch.values_list(*computer_fields, named=True))
+            if not macs:
+                if wanted is None:
+                    break
+                continue
+            if wanted is None:
+                last_id = macs[-1].id
+            _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_after, inventory_mode, force,
+                         reason, requested_by, dry_run, on_payload, result)
+    if result.created:
+        logger.info("tenant %s: %d reports queued %s", tenant.slug, result.created, dict(result.reasons))
+    return result
+
+
+def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_after, inventory_mode, force, reason,
+                 requested_by, dry_run, on_payload, result):
+    by_id = {mac.id: mac for mac in macs}
+    users = [
+        user for user in UserAccount.objects.filter(computer_id__in=list(by_id), compliance_status__isnull=False)
+        .exclude(entra_user_id="").order_by("computer_id", "id").values_list(*user_fields, named=True)
+        if pair_device_id(by_id[user.computer_id], user)
+    ]
+    if not users:
+        return
+    previous = {
+        row["user_account_id"]: row
+        for row in ComplianceReport.objects.filter(user_account_id__in=[u.id for u in users], latest=True)
+        .values(*LATEST_FIELDS)
+    }
+    new_rows = []
+    for user in users:
+        computer = by_id[user.computer_id]
+        result.pairs += 1
+        state = computer.inventory_state
+        entities = entities_for(guid, computer, user, state, user.compliance_status, now, inventory_mode)
+        digest = payload_hash(entities)
+        device_id = pair_device_id(computer, user)
+        if force:
+            why = reason or Reason.RESEND
+        else:
+            why = decide(previous.get(user.id), digest, state, now, refresh, retry_failed_after, device_id)
+        if why is None:
+            result.unchanged += 1
+            continue
+        result.reasons[str(why)] += 1
+        if on_payload is not None:
+            on_payload(computer, user, why, entities)
+        new_rows.append({
+            "tenant_id": tenant.pk, "computer_id": computer.id, "user_account_id": user.id, "kind": Kind.REPORT,
+            "reason": why, "username": user.username, "entra_device_id": device_id,
+            "entra_user_id": user.entra_user_id, "inventory_state": state,
+            "compliance_status": user.compliance_status or "", "payload": entities, "payload_hash": digest,
+            "status": Status.PENDING, "latest": True, "next_attempt_at": now, "requested_by": requested_by,
+            "created_at": now, "updated_at": now,
+        })
+    result.created += len(new_rows)
+    if dry_run or not new_rows:
+        return
+    pair_ids = [row["user_account_id"] for row in new_rows]
+    # Never-sent pending reports of these pairs are replaced by the new ones; sent ones keep their message.
+    result.superseded += ComplianceReport.objects.filter(
+        user_account_id__in=pair_ids, status=Status.PENDING, message_id__isnull=True
+    ).update(status=Status.SUPERSEDED, finished_at=now, updated_at=now)
+    ComplianceReport.objects.filter(user_account_id__in=pair_ids, latest=True).update(latest=False)
+    insert_reports(new_rows)
+
+
+def insert_reports(rows):
+    """Insert new reports (dicts of field values): ``COPY`` on PostgreSQL, several times faster than a multi-row
+    INSERT of JSON payloads at 100,000 rows; ``bulk_create`` elsewhere. Every other field takes its default."""
+    objects = [ComplianceReport(**row) for row in rows]
+    if connection.vendor != "postgresql":
+        ComplianceReport.objects.bulk_create(objects, batch_size=500)
+        return
+    fields = [f for f in ComplianceReport._meta.concrete_fields if not f.primary_key]
+    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(ComplianceReport._meta.db_table)
+    attnames = [f.attname for f in fields]
+    ops = connection.ops
+    def value(obj, name):
+        # psycopg adapts str, int, bool, UUID and aware datetimes; choices go as their values, JSON as jsonb.
+        raw = getattr(obj, name)
+        if name in json_fields:
+            return ops.adapt_json_value(raw, None)
+        return raw.value if isinstance(raw, enum.Enum) else raw
+
+    with connection.cursor() as cursor, cursor.cursor.copy("COPY %s (%s) FROM STDIN" % (table, columns)) as copy:
+        for obj in objects:
+            copy.write_row([value(obj, name) for name in attnames])
+
+
+def cancel_pending(tenant_id, why, now=None):
+    """Stop the reports of a tenant that were not sent (Intune disabled): they end superseded, with the reason."""
+    now = now or timezone.now()
+    return ComplianceReport.objects.filter(tenant_id=tenant_id, status=Status.PENDING).update(
+        status=Status.SUPERSEDED, finished_at=now, error_detail=why, updated_at=now
+    )

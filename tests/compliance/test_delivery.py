@@ -1,0 +1,209 @@
+"""Delivery of the outbox to the simulated Intune over real HTTPS, and the status read-back."""
+
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from compliance.delivery import (
+    backoff_seconds,
+    claim,
+    deliver_tenant,
+    landing_urls,
+    poll_status,
+    release_expired_leases,
+)
+from compliance.models import ComplianceReport, SyncRun
+from compliance.outbox import queue_reports
+from compliance.sync import deliver, poll, provision, retire, tenant_health
+from devices.models import Computer
+from tests.compliance.intune_helpers import microsoft
+from tests.compliance.sync_helpers import drain, registered_macs, statuses
+
+pytestmark = pytest.mark.django_db
+Status = ComplianceReport.Status
+
+
+@pytest.fixture
+def tenant(intune_tenant):
+    return intune_tenant
+
+
+def test_reports_are_batched_put_accepted_and_completed(simulator, tenant):
+    registered_macs(tenant, 12)  # batch size 5: three messages
+    queue_reports(tenant.pk)
+
+    result = deliver_tenant(tenant.pk)
+
+    assert (result.counters["accepted"], result.counters["messages"]) == (12, 3)
+    assert statuses(tenant) == {Status.ACCEPTED: 12}
+    rows = list(ComplianceReport.objects.filter(tenant=tenant))
+    assert len({r.message_id for r in rows}) == 3 and all(r.sent_at and r.attempts == 1 for r in rows)
+    service = microsoft(simulator)
+    for row in rows:
+        stored = service.device(tenant.entra_tenant, row.entra_device_id)[row.entra_user_id.lower()]
+        assert stored["inventory"] == row.payload[0] and stored["compliance"] == row.payload[1]
+        assert str(row.message_id) == stored["last_message"]
+        message = service.messages[str(row.message_id)]
+        assert message["UploadTime"].startswith(row.batched_at.strftime("%Y-%m-%dT%H:%M:%S"))
+
+    counters = poll_status(tenant.pk)
+    assert (counters["messages"], counters["completed"]) == (3, 12)
+    assert statuses(tenant) == {Status.COMPLETED: 12}
+
+
+def test_status_poll_marks_intune_processing_failures(simulator, tenant):
+    macs = registered_macs(tenant, 2)
+    queue_reports(tenant.pk)
+    bad = Computer.objects.get(pk=macs[0].pk).entra_device_id
+    simulator.set_faults(failing_devices={bad: "DeviceNotFound: The device is not registered in Entra ID"})
+    tenant_settings = type(tenant).objects.get(pk=tenant.pk)
+    from django.test import override_settings
+
+    with override_settings(INTUNE_BATCH_SIZE=1):
+        deliver_tenant(tenant_settings.pk)
+    poll_status(tenant.pk)
+    failed = ComplianceReport.objects.get(computer_id=macs[0].pk)
+    assert (failed.status, failed.error_code, failed.error_detail) == (
+        Status.FAILED, "DeviceNotFound", "The device is not registered in Entra ID")
+    assert ComplianceReport.objects.get(computer_id=macs[1].pk).status == Status.COMPLETED
+
+
+def test_processing_message_is_asked_again_and_unknown_message_is_resent(simulator, tenant):
+    registered_macs(tenant, 1)
+    queue_reports(tenant.pk)
+    simulator.set_faults(processing_delay=30)
+    deliver_tenant(tenant.pk)
+    assert poll_status(tenant.pk)["processing"] == 1
+    assert statuses(tenant) == {Status.ACCEPTED: 1}
+
+    microsoft(simulator).messages.clear()  # Intune lost it: it answers 404 for the ID
+    assert poll_status(tenant.pk)["resend"] == 1
+    row = ComplianceReport.objects.get()
+    message_id = row.message_id
+    assert row.status == Status.PENDING
+    deliver_tenant(tenant.pk)
+    row.refresh_from_db()
+    assert (row.status, row.message_id) == (Status.ACCEPTED, message_id)  # the same PUT
+
+
+def test_claim_takes_each_row_once_and_groups_resends_by_message(tenant):
+    registered_macs(tenant, 7)
+    queue_reports(tenant.pk)
+    first = claim(tenant.pk, 5)
+    second = claim(tenant.pk, 5)
+    assert [len(m.row_ids) for m in first] == [5] and [len(m.row_ids) for m in second] == [2]
+    assert not claim(tenant.pk, 5)
+    assert statuses(tenant) == {Status.SENDING: 7}
+
+    # The worker died: after the lease, the rows return to pending with their message IDs.
+    ComplianceReport.objects.update(lease_expires_at=timezone.now() - timezone.timedelta(seconds=1))
+    assert release_expired_leases(tenant.pk) == 7
+    again = claim(tenant.pk, 10)
+    assert sorted((m.message_id, sorted(m.row_ids)) for m in again) == sorted(
+        (m.message_id, sorted(m.row_ids)) for m in first + second)
+    assert all(m.entities is None for m in again)  # rebuilt from every row of the message: the same body
+
+
+def test_backoff_honours_retry_after_and_grows_with_jitter(settings):
+    settings.INTUNE_BACKOFF_BASE = 30
+    settings.INTUNE_BACKOFF_MAX = 3600
+    assert 12 <= backoff_seconds(3, retry_after=12) <= 13.2
+    waits = [backoff_seconds(n) for n in (1, 2, 3, 4)]
+    assert 15 <= waits[0] <= 30 and 30 <= waits[1] <= 60 and 60 <= waits[2] <= 120 and 120 <= waits[3] <= 240
+    assert backoff_seconds(30) <= 3600
+
+
+def test_failed_after_max_attempts_and_an_operator_resend_delivers(simulator, tenant, settings):
+    settings.INTUNE_DELIVERY_MAX_ATTEMPTS = 2
+    mac, = registered_macs(tenant, 1)
+    queue_reports(tenant.pk)
+    simulator.set_faults(error_rate=1.0, paths=["/intune/"])
+    drain(tenant, rounds=20, poll=False)
+    row = ComplianceReport.objects.get()
+    assert (row.status, row.attempts, row.error_code) == (Status.FAILED, 2, "ServiceUnavailable")
+
+    simulator.set_faults(error_rate=0.0)
+    from compliance.sync import resend
+
+    assert resend(tenant.pk, [mac.pk], requested_by="op").created == 1
+    drain(tenant)
+    assert statuses(tenant) == {Status.FAILED: 1, Status.COMPLETED: 1}
+    assert ComplianceReport.objects.get(status=Status.COMPLETED).requested_by == "op"
+
+
+def test_deliver_run_is_recorded_and_queues_changes_since_the_last_run(simulator, tenant):
+    registered_macs(tenant, 3)
+    SyncRun.objects.create(tenant=tenant, kind=SyncRun.Kind.EVALUATE, started_at=timezone.now(),
+                           status=SyncRun.Status.SUCCEEDED)
+    Computer.objects.filter(tenant=tenant).update(updated_at=timezone.now())
+
+    counters = deliver(tenant.pk)
+
+    assert counters["reports_created"] == 3 and counters["accepted"] == 3 and counters["more"] is False
+    run = SyncRun.objects.filter(kind=SyncRun.Kind.DELIVER).get()
+    assert (run.status, run.counters["accepted"], run.finished_at is not None) == (SyncRun.Status.SUCCEEDED, 3, True)
+    assert poll(tenant.pk)["completed"] == 3
+    health = tenant_health([tenant.pk])[tenant.pk]
+    assert (health["pending"], health["failed"], health["last_delivery"] is not None) == (0, 0, True)
+
+
+def test_provisioning_uses_the_portal_landing_urls_and_the_policy_groups(simulator, tenant):
+    group = str(uuid.uuid4())
+    type(tenant).objects.filter(pk=tenant.pk).update(partner_policy_group_ids=[group])
+    counters = provision(tenant.pk)
+    sim_tenant = microsoft(simulator).tenant(tenant.entra_tenant)
+    enrollment, remediation = landing_urls(tenant)
+    assert enrollment == "https://portal.example.com/r/alpha/"
+    assert remediation == "https://portal.example.com/r/alpha/remediation/"
+    assert sim_tenant.partner["Provisioned"] == 1
+    assert (sim_tenant.partner["PartnerEnrollmentUrl"], sim_tenant.partner["PartnerRemediationUrl"]) == (
+        enrollment, remediation)
+    policy, = sim_tenant.policies.values()
+    assert policy["Assignments"] == [group] and counters["policy_created"] == 1
+    assert provision(tenant.pk)["policy_created"] == 0  # twice is fine: the policy is found by name
+
+
+def test_disabling_deprovisions_cancels_unsent_reports_and_keeps_the_configuration(simulator, tenant):
+    registered_macs(tenant, 2)
+    queue_reports(tenant.pk)
+    provision(tenant.pk)
+    tenant.refresh_from_db()
+    tenant.intune_enabled = False
+    tenant.save()  # the signal queues the provisioning task; run its body here
+    counters = provision(tenant.pk)
+
+    assert counters == {"deprovisioned": 1, "cancelled": 2}
+    assert microsoft(simulator).tenant(tenant.entra_tenant).partner["Provisioned"] == 2
+    assert statuses(tenant) == {Status.SUPERSEDED: 2}
+    assert deliver_tenant(tenant.pk).stopped == "Intune integration disabled"
+    tenant.refresh_from_db()
+    assert tenant.client_id and tenant.client_secrets.exists() and tenant.entra_tenant
+
+
+def test_enabling_the_tenant_queues_provisioning(tenant_a, django_capture_on_commit_callbacks):
+    from django_q.models import OrmQ
+
+    tenant_a.intune_enabled = True
+    with django_capture_on_commit_callbacks(execute=True):
+        tenant_a.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        tenant_a.save()  # no change: nothing more
+    tasks = [q.task for q in OrmQ.objects.all()]
+    assert [(t["func"], t["args"]) for t in tasks] == [("compliance.tasks.provision_task", (tenant_a.pk,))]
+
+
+def test_retire_reports_state_one(simulator, tenant):
+    mac, other = registered_macs(tenant, 2)
+    queue_reports(tenant.pk)
+    drain(tenant)
+
+    result = retire(tenant.pk, [mac.pk], requested_by="op")
+
+    assert result.created == 1
+    row = ComplianceReport.objects.filter(computer=mac).latest("id")
+    assert (row.reason, row.inventory_state, row.payload[0]["State"], row.payload[0]["DeviceManagementState"]) == (
+        "retire", 1, 1, "notManaged")
+    drain(tenant)
+    stored = microsoft(simulator).device(tenant.entra_tenant, row.entra_device_id)[row.entra_user_id]
+    assert stored["inventory"]["State"] == 1

@@ -1,0 +1,154 @@
+"""Evaluate-to-outbox: which (computer, user) pairs get a pending report, and when."""
+
+import datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from compliance.models import ComplianceReport
+from compliance.outbox import decide, queue_reports, refresh_interval
+from devices.models import Computer, UserAccount
+from tests.compliance.sync_helpers import registered_macs
+from tests.factories import ComputerFactory, UserAccountFactory
+
+pytestmark = pytest.mark.django_db
+Status = ComplianceReport.Status
+Reason = ComplianceReport.Reason
+
+
+@pytest.fixture
+def tenant(intune_tenant):
+    return intune_tenant
+
+
+def test_one_pending_report_per_registered_pair_with_the_payload(tenant):
+    macs = registered_macs(tenant, 3, users=2)
+    unregistered = ComputerFactory(tenant=tenant, entra_device_id="")
+    UserAccountFactory(computer=unregistered, username="nobody")
+
+    result = queue_reports(tenant.pk)
+
+    assert (result.pairs, result.created) == (6, 6)
+    rows = list(ComplianceReport.objects.filter(tenant=tenant).order_by("id"))
+    assert {r.computer_id for r in rows} == {m.pk for m in macs}
+    row = rows[0]
+    user = UserAccount.objects.get(pk=row.user_account_id)
+    assert (row.status, row.reason, row.latest, row.message_id) == (Status.PENDING, Reason.NEW, True, None)
+    assert (row.username, row.entra_user_id, row.inventory_state, row.compliance_status) == (
+        user.username, user.entra_user_id, 0, user.compliance_status)
+    device, verdict = row.payload
+    assert device["EntityType"] == 1 and verdict["EntityType"] == 4
+    assert device["TenantId"] == str(tenant.entra_tenant_id)
+    assert device["DeviceId"] == row.entra_device_id and device["UserId"] == user.entra_user_id
+    assert verdict["complianceStatus"] == user.compliance_status
+    assert row.next_attempt_at is not None and len(row.payload_hash) == 64
+
+
+def test_nothing_new_when_nothing_changed_and_a_change_supersedes_the_unsent_report(tenant):
+    mac, = registered_macs(tenant, 1)
+    queue_reports(tenant.pk)
+    assert queue_reports(tenant.pk).created == 0
+
+    Computer.objects.filter(pk=mac.pk).update(os_version="15.2")
+    result = queue_reports(tenant.pk)
+
+    assert (result.created, result.superseded) == (1, 1)
+    old, new = ComplianceReport.objects.filter(computer=mac).order_by("id")
+    assert (old.status, old.latest, new.status, new.latest, new.reason) == (
+        Status.SUPERSEDED, False, Status.PENDING, True, Reason.CHANGED)
+    assert new.payload[0]["OsVersion"] == "15.2"
+
+
+def test_a_sent_report_is_not_superseded_and_keeps_its_message(tenant):
+    mac, = registered_macs(tenant, 1)
+    queue_reports(tenant.pk)
+    ComplianceReport.objects.update(message_id="00000000-0000-4000-8000-000000000001", attempts=1)
+    Computer.objects.filter(pk=mac.pk).update(os_version="15.3")
+
+    queue_reports(tenant.pk)
+
+    old, new = ComplianceReport.objects.filter(computer=mac).order_by("id")
+    assert (old.status, old.latest) == (Status.PENDING, False)  # still goes out, under its message ID
+    assert (new.status, new.latest) == (Status.PENDING, True)
+
+
+def test_state_change_and_refresh_and_failed_retry(tenant):
+    now = timezone.now()
+    mac, = registered_macs(tenant, 1, now=now)
+    queue_reports(tenant.pk, now=now)
+    ComplianceReport.objects.update(status=Status.COMPLETED, sent_at=now)
+
+    # Unresponsive: the Mac crossed the 24 h line; evaluation stored state 2.
+    Computer.objects.filter(pk=mac.pk).update(inventory_state=2)
+    result = queue_reports(tenant.pk, now=now)
+    assert dict(result.reasons) == {Reason.STATE: 1}
+    ComplianceReport.objects.filter(status=Status.PENDING).update(status=Status.COMPLETED, sent_at=now)
+
+    refresh = refresh_interval(tenant)
+    assert queue_reports(tenant.pk, now=now + refresh - datetime.timedelta(minutes=1)).created == 0
+    assert dict(queue_reports(tenant.pk, now=now + refresh + datetime.timedelta(minutes=1)).reasons) == {
+        Reason.REFRESH: 1}
+
+
+def test_refresh_stays_well_inside_the_validity_period(tenant, settings):
+    settings.INTUNE_REPORT_REFRESH_HOURS = 24 * 30
+    tenant.compliance_validity_days = 3
+    assert refresh_interval(tenant) == datetime.timedelta(days=1)
+
+
+def test_decide_rules():
+    now = timezone.now()
+    hour = datetime.timedelta(hours=1)
+    prev = {"kind": "report", "status": Status.COMPLETED, "payload_hash": "h", "inventory_state": 0,
+            "entra_device_id": "d", "created_at": now - 2 * hour, "sent_at": now - 2 * hour}
+    assert decide(None, "h", 0, now, hour * 24, hour, "d") == Reason.NEW
+    assert decide(prev, "h", 0, now, hour * 24, hour, "d") is None
+    assert decide(prev, "x", 0, now, hour * 24, hour, "d") == Reason.CHANGED
+    assert decide(prev, "x", 1, now, hour * 24, hour, "d") == Reason.STATE
+    assert decide(prev, "h", 0, now, hour, hour, "d") == Reason.REFRESH
+    assert decide({**prev, "status": Status.PENDING}, "h", 0, now, hour, hour, "d") is None
+    assert decide({**prev, "status": Status.FAILED}, "h", 0, now, hour * 24, hour, "d") == Reason.RETRY
+    assert decide({**prev, "status": Status.FAILED}, "h", 0, now, hour * 24, hour * 3, "d") is None
+    assert decide({**prev, "kind": "delete"}, "x", 0, now, hour, hour, "d") is None
+    assert decide({**prev, "kind": "delete"}, "x", 0, now, hour, hour, "new-device") == Reason.NEW
+
+
+def test_disabled_tenant_gets_no_reports(tenant):
+    registered_macs(tenant, 2)
+    type(tenant).objects.filter(pk=tenant.pk).update(intune_enabled=False)
+    result = queue_reports(tenant.pk)
+    assert (result.created, result.skipped) == (0, "Intune integration disabled")
+    assert not ComplianceReport.objects.exists()
+
+
+def test_dry_run_writes_nothing_and_shows_each_payload(tenant):
+    registered_macs(tenant, 2)
+    seen = []
+    result = queue_reports(tenant.pk, dry_run=True, on_payload=lambda c, u, why, e: seen.append((c.id, why, e)))
+    assert result.created == 2 and len(seen) == 2 and not ComplianceReport.objects.exists()
+
+
+def test_incremental_reads_only_macs_changed_since(tenant):
+    now = timezone.now()
+    registered_macs(tenant, 3, now=now)
+    queue_reports(tenant.pk, now=now)
+    ComplianceReport.objects.update(status=Status.COMPLETED, sent_at=now)
+    later = timezone.now()
+    changed = Computer.objects.filter(tenant=tenant).order_by("id").first()
+    Computer.objects.filter(pk=changed.pk).update(os_version="15.4", updated_at=later)
+    result = queue_reports(tenant.pk, since=later)
+    assert (result.pairs, result.created) == (1, 1)
+
+
+def test_query_count_does_not_grow_with_the_fleet(tenant):
+    registered_macs(tenant, 5)
+    with CaptureQueriesContext(connection) as small:
+        queue_reports(tenant.pk)
+    registered_macs(tenant, 40)
+    with CaptureQueriesContext(connection) as large:
+        queue_reports(tenant.pk)
+    # A few statements per chunk of Macs (the INSERT may be split by the backend's parameter limit), none per Mac.
+    assert len(small.captured_queries) <= 16
+    assert len(large.captured_queries) <= len(small.captured_queries) + 3
