@@ -1,1 +1,308 @@
 """Compliance policies, reports to Intune and sync runs."""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+from django.utils.translation import gettext_lazy as _
+
+from compliance.osversion import UnparseableVersion, parse_build, parse_version
+from portal.models import Tenant
+from portal.tenancy import scoped_queryset
+
+
+class GatekeeperRequirement(models.TextChoices):
+    """Intune's "Allow apps downloaded from these locations" for macOS."""
+
+    IDENTIFIED_DEVELOPERS = "identified_developers", _("Mac App Store and identified developers")
+    APP_STORE = "app_store", _("Mac App Store only")
+
+
+class PasswordType(models.TextChoices):
+    """Intune's required password type: Simple allows any enforced password, AlphaNumeric needs letters and digits."""
+
+    SIMPLE = "Simple", _("Simple (any enforced password)")
+    ALPHANUMERIC = "AlphaNumeric", _("Alphanumeric")
+
+
+class CompliancePolicy(models.Model):
+    """A tenant's macOS compliance policy, mirroring Intune's macOS compliance settings plus freshness.
+
+    Every enabled policy of a tenant applies to every Mac: a Mac is compliant when it passes all of
+    them. An empty field means "not configured" (the rule is off).
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="compliance_policies")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+
+    # Device properties
+    min_os_version = models.CharField(
+        _("minimum macOS version"), max_length=32, blank=True, help_text=_("For example 14.7.1 or 15.0.")
+    )
+    max_os_version = models.CharField(_("maximum macOS version"), max_length=32, blank=True)
+    min_os_build = models.CharField(
+        _("minimum macOS build"), max_length=32, blank=True, help_text=_("For example 23H222.")
+    )
+    max_os_build = models.CharField(_("maximum macOS build"), max_length=32, blank=True)
+
+    # System security
+    require_filevault = models.BooleanField(_("require FileVault"), default=False)
+    require_sip = models.BooleanField(_("require System Integrity Protection"), default=False)
+    gatekeeper = models.CharField(
+        _("Gatekeeper: allow apps from"), max_length=32, choices=GatekeeperRequirement.choices, blank=True,
+        help_text=_("Empty: not configured."),
+    )
+    require_auto_login_disabled = models.BooleanField(_("require automatic login disabled"), default=False)
+
+    # Password (per user account; NotEnforced fails a rule that asks for a value)
+    password_min_length = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(4), MaxValueValidator(16)]
+    )
+    password_type = models.CharField(max_length=16, choices=PasswordType.choices, blank=True)
+    password_min_character_sets = models.PositiveSmallIntegerField(
+        _("minimum number of complex characters"), null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(4)],
+    )
+    password_expiration_days = models.PositiveIntegerField(
+        _("password expiration (days)"), null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+    )
+    password_history = models.PositiveSmallIntegerField(
+        _("previous passwords to prevent reuse"), null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(24)],
+    )
+    screensaver_minutes = models.PositiveSmallIntegerField(
+        _("maximum minutes of inactivity before the screensaver"), null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+    )
+
+    # Freshness
+    max_inventory_age_days = models.PositiveSmallIntegerField(
+        _("maximum days since the last inventory"), null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = scoped_queryset("tenant").as_manager()
+
+    class Meta:
+        verbose_name = _("compliance policy")
+        verbose_name_plural = _("compliance policies")
+        ordering = ["tenant__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="compliancepolicy_unique_tenant_name"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        self._queue_evaluation()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        self._queue_evaluation()
+        return result
+
+    def clean(self):
+        errors = {}
+        versions = {}
+        for name, parse in [
+            ("min_os_version", parse_version), ("max_os_version", parse_version),
+            ("min_os_build", parse_build), ("max_os_build", parse_build),
+        ]:
+            value = getattr(self, name).strip()
+            setattr(self, name, value)
+            if not value:
+                continue
+            try:
+                versions[name] = parse(value)
+            except UnparseableVersion as exc:
+                errors[name] = str(exc)
+        for low, high in [("min_os_version", "max_os_version"), ("min_os_build", "max_os_build")]:
+            if low in versions and high in versions and versions[low] > versions[high]:
+                errors[high] = _("The maximum must not be lower than the minimum.")
+        if errors:
+            raise ValidationError(errors)
+
+    def _queue_evaluation(self):
+        """A policy change re-evaluates its tenant, once the change is committed."""
+        from compliance.tasks import queue_evaluate_tenant
+
+        tenant_id = self.tenant_id
+        transaction.on_commit(lambda: queue_evaluate_tenant(tenant_id))
+
+
+class ComplianceDailySnapshot(models.Model):
+    """A tenant's fleet counts on one day (UTC), for the 90-day series of ``/api/v1/reports/compliance/``.
+
+    Filled by the scheduled task ``compliance.tasks.snapshot_task`` (compliance/reports.py); a later run
+    on the same day overwrites that day's row, so the last run of a day wins.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="compliance_snapshots")
+    date = models.DateField()
+    total = models.PositiveIntegerField(default=0)
+    compliant = models.PositiveIntegerField(default=0)
+    not_compliant = models.PositiveIntegerField(default=0)
+    not_evaluated = models.PositiveIntegerField(default=0)
+    activated = models.PositiveIntegerField(default=0)
+    deactivated = models.PositiveIntegerField(default=0)
+    unresponsive = models.PositiveIntegerField(default=0)
+    registered = models.PositiveIntegerField(default=0)
+    taken_at = models.DateTimeField()
+
+    objects = scoped_queryset("tenant").as_manager()
+
+    class Meta:
+        ordering = ["tenant", "date"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "date"], name="compliancesnapshot_unique_tenant_date"),
+        ]
+
+    def __str__(self):
+        return "%s %s" % (self.tenant_id, self.date)
+
+
+class ComplianceReport(models.Model):
+    """One report of a (computer, user account) pair to Intune: the outbox row and the history entry in one.
+
+    The pending rows are the outbox (``compliance/outbox.py`` makes them, ``compliance/delivery.py``
+    sends them). ``payload`` is exactly the entities sent; ``message_id`` is fixed when the row joins a
+    DataUploadMessage batch and kept, so a resend is the same PUT. ``latest`` marks the newest report
+    of each pair: the one a new evaluation compares against. A ``delete`` row records a deletion from
+    Entra ID and Intune (Graph) in the same history.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        ACCEPTED = "accepted", _("Accepted by Intune")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+        SUPERSEDED = "superseded", _("Superseded")
+
+    class Kind(models.TextChoices):
+        REPORT = "report", _("Device state report")
+        DELETE = "delete", _("Deletion from Entra ID and Intune")
+
+    class Reason(models.TextChoices):
+        NEW = "new", _("First report")
+        CHANGED = "changed", _("Inventory or compliance changed")
+        STATE = "state", _("Inventory state changed")
+        REFRESH = "refresh", _("Refresh within the validity period")
+        RETRY = "retry", _("Retry of a failed report")
+        RESEND = "resend", _("Re-sent by an operator")
+        RETIRE = "retire", _("Retired by an operator")
+        DELETE = "delete", _("Deleted by an operator")
+
+    # No single-column indexes on tenant and computer: the composite indexes below start with them, and
+    # every index costs each state change of a row (the delivery updates 100,000s of rows an hour).
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.PROTECT, related_name="compliance_reports", db_index=False
+    )
+    computer = models.ForeignKey(
+        "devices.Computer", on_delete=models.CASCADE, related_name="compliance_reports", db_index=False
+    )
+    user_account = models.ForeignKey(
+        "devices.UserAccount", on_delete=models.SET_NULL, null=True, blank=True, related_name="compliance_reports"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.REPORT)
+    reason = models.CharField(max_length=8, choices=Reason.choices, default=Reason.NEW)
+    # Copied from the pair when the report was made: the history stays readable after the user is gone.
+    username = models.CharField(max_length=255, blank=True)
+    entra_device_id = models.CharField(_("Entra device ID"), max_length=64, blank=True)
+    entra_user_id = models.CharField(_("Entra user ID"), max_length=64, blank=True)
+    inventory_state = models.SmallIntegerField(null=True, blank=True)
+    compliance_status = models.CharField(max_length=16, blank=True)
+    payload = models.JSONField(default=list, blank=True, help_text=_("The entities exactly as sent."))
+    payload_hash = models.CharField(max_length=64, blank=True)
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    latest = models.BooleanField(default=True, help_text=_("The newest report of its computer and user."))
+    message_id = models.UUIDField(_("message ID"), null=True, blank=True)
+    batched_at = models.DateTimeField(null=True, blank=True, help_text=_("The message's UploadTime."))
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_detail = models.TextField(blank=True)
+    requested_by = models.CharField(max_length=150, blank=True, help_text=_("The operator, for admin actions."))
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text=_("When Intune accepted the message."))
+    finished_at = models.DateTimeField(null=True, blank=True, help_text=_("Completed, failed or superseded."))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = scoped_queryset("tenant").as_manager()
+
+    class Meta:
+        verbose_name = _("compliance report")
+        verbose_name_plural = _("compliance reports")
+        ordering = ["-id"]
+        indexes = [
+            # The outbox: due pending rows of a tenant, oldest first.
+            models.Index(
+                fields=["tenant", "next_attempt_at", "id"], name="report_outbox",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(fields=["lease_expires_at"], name="report_sending", condition=models.Q(status="sending")),
+            models.Index(
+                fields=["tenant", "message_id"], name="report_accepted", condition=models.Q(status="accepted")
+            ),
+            models.Index(fields=["message_id"], name="report_message"),
+            models.Index(fields=["computer", "-id"], name="report_history"),
+            models.Index(fields=["tenant", "status", "-id"], name="report_tenant_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_account"], condition=models.Q(latest=True), name="report_one_latest_per_pair"
+            ),
+        ]
+
+    def __str__(self):
+        return "%s %s/%s %s" % (self.get_kind_display(), self.computer_id, self.username or "-", self.status)
+
+
+class SyncRun(models.Model):
+    """One background run for a tenant (evaluate, deliver, status poll, provisioning, Jamf pull), for the admin."""
+
+    class Kind(models.TextChoices):
+        EVALUATE = "evaluate", _("Evaluate and queue reports")
+        DELIVER = "deliver", _("Deliver reports")
+        STATUS = "status", _("Read back Intune's status")
+        PROVISION = "provision", _("Provision or deprovision")
+        JAMF_PULL = "jamf_pull", _("Jamf Pro pull")
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        PARTIAL = "partial", _("Partly failed")
+        FAILED = "failed", _("Failed")
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="sync_runs")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counters = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    objects = scoped_queryset("tenant").as_manager()
+
+    class Meta:
+        verbose_name = _("sync run")
+        verbose_name_plural = _("sync runs")
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "kind", "-started_at"], name="syncrun_tenant_kind")]
+
+    def __str__(self):
+        return "%s %s %s" % (self.get_kind_display(), self.tenant_id, self.started_at)
+
+    @property
+    def duration(self):
+        return (self.finished_at - self.started_at) if self.finished_at else None

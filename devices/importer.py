@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import ijson
 from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from devices.jamf.mapping import MappingError, map_computer_record
@@ -192,6 +193,7 @@ def _import_batch(tenant, batch, result, keep_outcomes):
                     outcomes.extend(_upsert(tenant, [entry]))
             except (IntegrityError, DatabaseError) as exc:
                 outcomes.append((entry[0], entry[1].jamf_id, "rejected", _db_reason(exc), None))
+    batch_changed = []
     for index, jamf_id, outcome, reason, computer_id in sorted(outcomes):
         if outcome == "rejected":
             _reject(result, index, jamf_id, reason, keep_outcomes)
@@ -199,6 +201,20 @@ def _import_batch(tenant, batch, result, keep_outcomes):
             _count(result, index, jamf_id, outcome, keep_outcomes)
             if outcome in ("created", "updated"):
                 result.changed_ids.append(computer_id)
+                batch_changed.append(computer_id)
+    if batch_changed:
+        _evaluate(tenant, batch_changed)
+
+
+def _evaluate(tenant, computer_ids):
+    """Re-evaluate the computers a committed batch changed (a few queries per batch, not per Mac)."""
+    from compliance.evaluation import evaluate_tenant
+
+    try:
+        evaluate_tenant(tenant.pk, computer_ids=computer_ids)
+    except DatabaseError:
+        # The inventory is committed; the next change or a tenant re-evaluation evaluates these Macs.
+        logger.exception("evaluating %d computers of %s after import failed", len(computer_ids), tenant.slug)
 
 
 def _newer(a, b):
@@ -309,3 +325,88 @@ def _sync_users(with_users):
         UserAccount.objects.bulk_create(
             objs, update_conflicts=True, unique_fields=["computer", "username"], update_fields=USER_FIELDS
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Partial updates from Jamf Pro webhooks (devices/tasks.py): a check-in, or an event's summary
+# when the tenant has no API credentials to fetch the full record.
+
+
+def _find_computer(queryset, jamf_id="", udid="", serial_number=""):
+    """The first computer matching the most specific identifier given, or None."""
+    for field_name, value in (("jamf_id", jamf_id), ("udid", udid), ("serial_number", serial_number)):
+        if value:
+            return queryset.filter(**{field_name: value}).order_by("pk").first()
+    return None
+
+
+def record_check_in(tenant, when, jamf_id="", udid="", serial_number=""):
+    """Move a computer's last check-in to ``when`` unless it already holds a newer one.
+
+    Returns ``(computer_id, changed)``; ``(None, False)`` when no computer of the tenant matches.
+    One targeted UPDATE: a check-in carries nothing else, so nothing else is touched.
+    """
+    found = _find_computer(Computer.objects.filter(tenant=tenant).only("id"), jamf_id, udid, serial_number)
+    if found is None:
+        return None, False
+    changed = (
+        Computer.objects.filter(pk=found.pk)
+        .filter(Q(last_check_in__isnull=True) | Q(last_check_in__lt=when))  # newer timestamp wins
+        .update(last_check_in=when, updated_at=timezone.now())
+    )
+    if changed:
+        _evaluate(tenant, [found.pk])  # a check-in can move the Mac back from unresponsive
+    return found.pk, bool(changed)
+
+
+def apply_summary(tenant, summary, when, jamf_id=""):
+    """Create or update a computer from a webhook's summary fields (Computer field -> value).
+
+    Only the fields present are written. An update older than the stored inventory is ``stale``.
+    The stored source hash is cleared, so the next full record is always written in full. Returns
+    ``(outcome, computer_id, reason)`` with outcome created, updated, unchanged, stale or rejected.
+    """
+    try:
+        outcome, computer_id, reason = _apply_summary(tenant, summary, when, jamf_id)
+    except IntegrityError:
+        # Another worker created the same Mac a moment ago (two events about a new Mac): now it is an update.
+        outcome, computer_id, reason = _apply_summary(tenant, summary, when, jamf_id)
+    if outcome in ("created", "updated"):
+        _evaluate(tenant, [computer_id])
+    return outcome, computer_id, reason
+
+
+def _apply_summary(tenant, summary, when, jamf_id):
+    udid = summary.get("udid", "")
+    values = {name: value for name, value in summary.items() if name != "udid" and value}
+    with transaction.atomic():
+        computer = _find_computer(
+            Computer.objects.select_for_update().filter(tenant=tenant), jamf_id, udid, summary.get("serial_number")
+        )
+        if computer is None:
+            if not (jamf_id and udid):
+                return "rejected", None, "a new computer needs both its Jamf ID (jssID) and its UDID"
+            owner = Computer.objects.select_for_update().filter(tenant=tenant, udid=udid).first()
+            if owner is not None and owner.jamf_id != jamf_id:
+                return "rejected", None, "udid: %s already belongs to the computer with Jamf ID %s" % (
+                    udid, owner.jamf_id)
+            computer = owner
+        if computer is None:
+            computer = Computer.objects.create(
+                tenant=tenant, jamf_id=jamf_id, udid=udid, last_inventory_update=when, last_check_in=when, **values
+            )
+            return "created", computer.pk, ""
+        if computer.last_inventory_update is not None and when < computer.last_inventory_update:
+            return "stale", computer.pk, ""
+        changes = {name: value for name, value in values.items() if getattr(computer, name) != value}
+        if computer.last_inventory_update != when:
+            changes["last_inventory_update"] = when
+        if computer.last_check_in is None or computer.last_check_in < when:
+            changes["last_check_in"] = when
+        if not changes:
+            return "unchanged", computer.pk, ""
+        for name, value in changes.items():
+            setattr(computer, name, value)
+        computer.source_hash = ""
+        computer.save(update_fields=[*changes, "source_hash", "updated_at"])
+        return "updated", computer.pk, ""

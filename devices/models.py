@@ -1,6 +1,10 @@
 """Macs and their users as Jamf Pro reports them, and the raw inventory events that brought them."""
 
+import json
+import re
+
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from portal.models import Tenant
@@ -66,8 +70,76 @@ class Registration(models.TextChoices):
     ACCOUNT_NOT_ONBOARDED = "account_not_onboarded", _("Suspected AccountNotOnboarded")
 
 
+RULE_CODE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def failing_rule_q(code, field="failed_rules"):
+    """A Q for rows whose ``failed_rules`` JSON list holds ``code``, on SQLite and PostgreSQL alike.
+
+    Django's JSON ``contains`` lookup does not exist on SQLite, so this matches the quoted code in
+    the JSON text (``icontains`` works on both). Codes are ``[a-z0-9_]``: the quotes delimit them,
+    so "sip_off" never matches "gatekeeper_sip_off", and LIKE wildcards are escaped by Django.
+    """
+    if not RULE_CODE_RE.match(code or ""):
+        raise ValueError("not a rule code: %r" % (code,))
+    return Q(**{"%s__icontains" % field: json.dumps(code)})
+
+
+def smart_group_q(name):
+    """The condition of a smart group, as a Q (so the admin can count every group in one query)."""
+    registered = Q(registration_state=Registration.REGISTERED)
+    groups = {
+        "without_company_portal": Q(company_portal_version__isnull=True),
+        # Company Portal installed but no user finished Entra registration (AccountNotOnboarded included).
+        "portal_not_registered": Q(company_portal_version__isnull=False) & ~registered,
+        # Company Portal installed for days and still not registered: opened by hand, not from Self Service.
+        "account_not_onboarded": Q(registration_state=Registration.ACCOUNT_NOT_ONBOARDED),
+        "registered": registered,
+        "registered_compliant": registered & Q(compliance_status=ComplianceStatus.COMPLIANT),
+        "unresponsive": Q(inventory_state=InventoryState.UNRESPONSIVE),
+    }
+    return groups[name]
+
+
+SMART_GROUPS = [
+    ("without_company_portal", _("Without Company Portal")),
+    ("portal_not_registered", _("Company Portal, not registered")),
+    ("account_not_onboarded", _("Suspected AccountNotOnboarded")),
+    ("registered", _("Registered")),
+    ("registered_compliant", _("Registered and compliant")),
+    ("unresponsive", _("Unresponsive")),
+]
+
+
 class ComputerQuerySet(scoped_queryset("tenant")):
-    pass
+    """Macs, with the smart groups of the seed's steps 3, 4 and 7 (on the stored evaluation results)."""
+
+    def smart_group(self, name):
+        return self.filter(smart_group_q(name))
+
+    def without_company_portal(self):
+        return self.smart_group("without_company_portal")
+
+    def company_portal_not_registered(self):
+        return self.smart_group("portal_not_registered")
+
+    def account_not_onboarded(self):
+        return self.smart_group("account_not_onboarded")
+
+    def registered(self):
+        return self.smart_group("registered")
+
+    def registered_and_compliant(self):
+        return self.smart_group("registered_compliant")
+
+    def unresponsive(self):
+        return self.smart_group("unresponsive")
+
+    def failing_rule(self, code):
+        return self.filter(failing_rule_q(code))
+
+    def not_evaluated(self):
+        return self.filter(evaluated_at__isnull=True)
 
 
 class Computer(models.Model):

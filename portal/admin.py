@@ -5,8 +5,11 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
+from compliance.connection_admin import ConnectionTestAdminMixin
+from devices.tenant_admin import JamfTenantAdminMixin
 from portal import tenancy
 from portal.models import ClientSecret, Membership, Tenant
+from portal.tenant_tools import TenantToolsAdminMixin
 
 admin.site.site_header = _("Mac compliance portal")
 admin.site.site_title = _("Mac compliance portal")
@@ -137,14 +140,20 @@ class TenantForm(forms.ModelForm):
 
 
 @admin.register(Tenant)
-class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class TenantAdmin(
+    TenantToolsAdminMixin, ConnectionTestAdminMixin, JamfTenantAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin
+):
     form = TenantForm
     list_display = ["name", "slug", "is_active", "cloud", "intune_enabled", "reporting_mode", "connection"]
     list_filter = ["is_active", "cloud", "intune_enabled", "reporting_mode"]
     search_fields = ["name", "slug", "entra_tenant"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["entra_tenant_id", "last_test_at", "last_test_ok", "last_test_message", "created_at"]
+    readonly_fields = [
+        "entra_tenant_id", "last_test_at", "last_test_ok", "last_test_message", "created_at", "jamf_webhook_setup",
+        "intune_health", "landing_previews",
+    ]
     inlines = [ClientSecretInline]
+    actions = [*ConnectionTestAdminMixin.actions, *JamfTenantAdminMixin.actions]
     fieldsets = [
         (None, {"fields": ["name", "slug", "is_active"]}),
         (
@@ -161,7 +170,7 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             {
                 "fields": [
                     "landing_page", "landing_custom_url", "jamf_enrollment_url", "self_service_registration_url",
-                    "support_contact", "logo_url",
+                    "support_contact", "logo_url", "landing_previews",
                 ]
             },
         ),
@@ -174,13 +183,42 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Jamf Pro"), {"fields": ["jamf_url", "jamf_client_id", "jamf_client_secret", "jamf_api_version"]}),
+        (
+            _("Jamf Pro"),
+            {
+                "fields": [
+                    "jamf_url", "jamf_client_id", "jamf_client_secret", "jamf_api_version", "webhook_username",
+                    "jamf_webhook_setup",
+                ]
+            },
+        ),
         (_("Last connection test"), {"fields": ["last_test_at", "last_test_ok", "last_test_message"]}),
+        (_("Reports to Intune"), {"fields": ["intune_health"]}),
     ]
+
+    @admin.display(description=_("delivery health"))
+    def intune_health(self, obj):
+        """Last successful delivery, pending and failed reports, oldest pending age (compliance/report_admin.py)."""
+        from compliance.report_admin import health_html
+
+        return health_html(obj) if obj.pk else "-"
 
     @admin.display(description=_("connection"), boolean=True)
     def connection(self, obj):
         return obj.last_test_ok
+
+    RULE_FIELDS = {"unresponsive_after_hours", "compliance_validity_days", "no_policy_compliant",
+                   "account_not_onboarded_days"}
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and self.RULE_FIELDS & set(form.changed_data):
+            # The tenant's rules decide every Mac's state and compliance: re-evaluate them, once committed.
+            from django.db import transaction
+
+            from compliance.tasks import queue_evaluate_tenant
+
+            transaction.on_commit(lambda: queue_evaluate_tenant(obj.pk))
 
     def has_add_permission(self, request):
         return tenancy.is_msp_staff(request.user)
@@ -205,3 +243,9 @@ class MembershipAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             tenant_ids = tenancy.tenant_ids_for_user(request.user, tenancy.ADMIN)
             kwargs["queryset"] = get_user_model().objects.filter(memberships__tenant_id__in=tenant_ids).distinct()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+# API tokens: portal/api/admin.py replaces knox's token admin (knox comes before portal in INSTALLED_APPS).
+from portal.api.admin import register as _register_token_admin  # noqa: E402
+
+_register_token_admin()

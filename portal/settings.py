@@ -6,6 +6,7 @@ key and encryption key there on first run. ``PORTAL_ENV=production`` refuses to 
 ``SECRET_KEY``, ``PORTAL_ENCRYPTION_KEYS``, ``ALLOWED_HOSTS`` and ``PORTAL_BASE_URL``.
 """
 
+import datetime
 import json
 import os
 import secrets
@@ -83,6 +84,8 @@ else:
     DEBUG = env_bool("DEBUG", True)
 
 INSTALLED_APPS = [
+    # knox before portal: portal/admin.py replaces knox's token admin, so knox's must register first.
+    "knox",
     "portal",
     "devices",
     "compliance",
@@ -94,6 +97,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -240,3 +247,96 @@ PORTAL_CA_BUNDLE = os.environ.get("PORTAL_CA_BUNDLE", "")
 
 # Portal knobs.
 IMPORT_BATCH_SIZE = int(os.environ.get("IMPORT_BATCH_SIZE", "500"))
+# Stored Jamf webhook bodies and pull summaries are deleted after this many days (pending ones never).
+INVENTORY_EVENT_RETENTION_DAYS = int(os.environ.get("INVENTORY_EVENT_RETENTION_DAYS", "14"))
+
+# REST API (portal/api/): knox tokens (hashed, with an expiry) or the session for the browsable API;
+# the membership role decides what a user may do; cursor pagination with a capped page size; per-token
+# and per-IP throttles kept in the cache (Redis when REDIS_URL is set).
+API_PAGE_SIZE = int(os.environ.get("API_PAGE_SIZE", "100"))
+API_MAX_PAGE_SIZE = int(os.environ.get("API_MAX_PAGE_SIZE", "1000"))
+API_TOKEN_MAX_DAYS = int(os.environ.get("API_TOKEN_MAX_DAYS", "365"))
+API_INVENTORY_MAX_BYTES = int(os.environ.get("API_INVENTORY_MAX_BYTES", str(50 * 1024 * 1024)))
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its WWW-Authenticate header makes an anonymous request a 401, not a 403.
+        "knox.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.TenantRolePermission"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.CursorPagination",
+    "PAGE_SIZE": API_PAGE_SIZE,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "portal.api.throttling.TokenRateThrottle",
+        "portal.api.throttling.AnonymousRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": os.environ.get("API_THROTTLE_TOKEN", "1200/min"),
+        "anon": os.environ.get("API_THROTTLE_ANON", "60/min"),
+    },
+    "NUM_PROXIES": int(os.environ["API_NUM_PROXIES"]) if os.environ.get("API_NUM_PROXIES") else None,
+    "EXCEPTION_HANDLER": "portal.api.exceptions.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+REST_KNOX = {
+    "TOKEN_TTL": datetime.timedelta(days=int(os.environ.get("API_TOKEN_DEFAULT_DAYS", "90"))),
+    "TOKEN_PREFIX": "mcp_",
+    "AUTO_REFRESH": False,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Mac compliance portal API",
+    "DESCRIPTION": "Compliance reports and automation for the Macs of every tenant you may see. See docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    "ENUM_NAME_OVERRIDES": {
+        "InventoryEventStatusEnum": "devices.models.InventoryEvent.Status",
+        "ComplianceReportStatusEnum": "compliance.models.ComplianceReport.Status",
+        "SyncRunStatusEnum": "compliance.models.SyncRun.Status",
+    },
+}
+
+# End-user landing pages (portal/landing.py): how long browsers and shared caches may keep a page, and how
+# long a worker keeps a tenant's landing settings before reading them again.
+LANDING_MAX_AGE = int(os.environ.get("LANDING_MAX_AGE", "60"))
+LANDING_TENANT_CACHE_SECONDS = int(os.environ.get("LANDING_TENANT_CACHE_SECONDS", "30"))
+
+# Microsoft (compliance/intune/client.py): connect and read timeouts in seconds; retries of 429 / 5xx /
+# dropped connections, each waiting Retry-After (or an exponential backoff) of at most INTUNE_MAX_RETRY_WAIT
+# seconds (a longer Retry-After is left to the caller's schedule); days before the last valid client secret
+# expires on which tenant admins are warned.
+INTUNE_HTTP_TIMEOUT = (
+    float(os.environ.get("INTUNE_CONNECT_TIMEOUT", "5")),
+    float(os.environ.get("INTUNE_READ_TIMEOUT", "30")),
+)
+INTUNE_MAX_RETRIES = int(os.environ.get("INTUNE_MAX_RETRIES", "3"))
+INTUNE_MAX_RETRY_WAIT = float(os.environ.get("INTUNE_MAX_RETRY_WAIT", "30"))
+SECRET_EXPIRY_WARNING_DAYS = (30, 14, 7, 1)
+
+# Reports to Intune (compliance/outbox.py, compliance/delivery.py; see docs/scaling.md). Devices per
+# DataUploadMessage; how often a healthy Mac is reported again (capped at a third of the tenant's validity
+# period); when a failed report is tried again on its own; delivery attempts before a report fails; the
+# backoff between them (Retry-After when Intune sends one); how long a claimed row may stay "sending"
+# before another worker takes it over (longer than one send with its in-request retries); threads per
+# tenant on PostgreSQL (SQLite: one); seconds one delivery task may run before it hands over.
+INTUNE_BATCH_SIZE = int(os.environ.get("INTUNE_BATCH_SIZE", "100"))
+INTUNE_REPORT_REFRESH_HOURS = float(os.environ.get("INTUNE_REPORT_REFRESH_HOURS", str(7 * 24)))
+INTUNE_RETRY_FAILED_AFTER_HOURS = float(os.environ.get("INTUNE_RETRY_FAILED_AFTER_HOURS", "6"))
+INTUNE_DELIVERY_MAX_ATTEMPTS = int(os.environ.get("INTUNE_DELIVERY_MAX_ATTEMPTS", "12"))
+INTUNE_BACKOFF_BASE = float(os.environ.get("INTUNE_BACKOFF_BASE", "30"))
+INTUNE_BACKOFF_MAX = float(os.environ.get("INTUNE_BACKOFF_MAX", "3600"))
+INTUNE_LEASE_SECONDS = float(os.environ.get("INTUNE_LEASE_SECONDS", "300"))
+INTUNE_DELIVERY_CONCURRENCY = int(os.environ.get("INTUNE_DELIVERY_CONCURRENCY", "4"))
+INTUNE_DELIVERY_TIME_BUDGET = float(os.environ.get("INTUNE_DELIVERY_TIME_BUDGET", "240"))
+INTUNE_DELIVERY_HTTP_RETRIES = int(os.environ.get("INTUNE_DELIVERY_HTTP_RETRIES", "2"))
+INTUNE_DELIVERY_MAX_RETRY_WAIT = float(os.environ.get("INTUNE_DELIVERY_MAX_RETRY_WAIT", "10"))
+INTUNE_STATUS_POLL_LIMIT = int(os.environ.get("INTUNE_STATUS_POLL_LIMIT", "2000"))
+INTUNE_HISTORY_DAYS = int(os.environ.get("INTUNE_HISTORY_DAYS", "180"))  # older superseded/completed rows go
+SYNC_RUN_HISTORY_DAYS = int(os.environ.get("SYNC_RUN_HISTORY_DAYS", "30"))

@@ -66,5 +66,20 @@ def simulator(simulator_server, settings):
     overrides = {"login": base, "graph": base + "/graph"}
     settings.PORTAL_CLOUD_OVERRIDES = {cloud: dict(overrides) for cloud in ("global", "usgov", "usgov_dod", "china")}
     settings.PORTAL_CA_BUNDLE = str(sim.ca_path)
+    from compliance.intune.client import clear_caches
+
+    clear_caches()  # msal apps, tokens and discovery results of earlier tests belong to a reset simulator
     yield sim
     sim.reset()
+    clear_caches()
+
+
+@pytest.fixture
+def jamf(simulator):
+    """The simulator's Jamf Pro service (simulator/jamf.py), reset with the simulator."""
+    from devices import tasks
+    from simulator.jamf import JamfService
+
+    tasks._clients.clear()  # the worker's cached Jamf clients must not outlive a test
+    yield simulator.service(JamfService)
+    tasks._clients.clear()

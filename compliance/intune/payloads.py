@@ -142,9 +142,16 @@ def entities_for(tenant_guid, computer, user, state, compliance_status, updated_
     return entities
 
 
+# Left out of the hash: LastUpdateTime changes with every report, and LastCheckInTime with every
+# 15-minute check-in. A Mac crossing the unresponsive line changes State, which is hashed, and the
+# refresh interval re-sends healthy Macs well inside the validity period, so neither is needed to
+# decide whether to report, and hashing them would turn every check-in into a report.
+VOLATILE_KEYS = frozenset({"LastUpdateTime", "LastCheckInTime"})
+
+
 def payload_hash(entities):
-    """A digest of what matters in a report, ignoring LastUpdateTime (which changes every time)."""
-    stable = [{k: v for k, v in entity.items() if k != "LastUpdateTime"} for entity in entities]
+    """A digest of what matters in a report, ignoring the timestamps that change on their own."""
+    stable = [{k: v for k, v in entity.items() if k not in VOLATILE_KEYS} for entity in entities]
     raw = json.dumps(stable, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()
 

@@ -51,7 +51,8 @@ def tenant_post(tenant, **overrides):
         "name": tenant.name, "slug": tenant.slug, "is_active": "on", "cloud": "global",
         "entra_tenant": tenant.entra_tenant, "client_id": tenant.client_id, "reporting_mode": "partner_compliance",
         "partner_policy_group_ids": "[]", "landing_page": "registration", "unresponsive_after_hours": 24,
-        "compliance_validity_days": 30, "jamf_api_version": "auto", "jamf_client_secret": "",
+        "compliance_validity_days": 30, "account_not_onboarded_days": 3, "jamf_api_version": "auto",
+        "jamf_client_secret": "",
         "client_secrets-TOTAL_FORMS": 0, "client_secrets-INITIAL_FORMS": 0,
     }
     data.update(overrides)

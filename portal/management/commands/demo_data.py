@@ -1,13 +1,18 @@
 """manage.py demo_data: seed an MSP superuser, three customer tenants with admins, and ~200 Macs."""
 
+import datetime
+import secrets
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
+from compliance.evaluation import evaluate_tenant
 from devices.importer import import_records
 from devices.jamf.samples import make_record
 from portal import tenancy
-from portal.models import Membership, Tenant
+from portal.models import ClientSecret, Membership, Tenant
 
 DEMO_PASSWORD = "demo-portal-2026"
 MSP_USER = "msp"
@@ -17,6 +22,75 @@ TENANTS = [
     ("fabrikam", "Fabrikam Inc", "fabrikam.onmicrosoft.com", 70, "access_denied"),
     ("northwind", "Northwind Traders", "northwind.onmicrosoft.com", 50, "custom"),
 ]
+
+
+# Compliance policies per demo tenant (name -> settings), as an MSP would mirror them from Intune.
+DEMO_POLICIES = {
+    "contoso": {
+        "macOS security baseline": dict(
+            description="FileVault, SIP, Gatekeeper and no automatic login on a supported macOS.",
+            min_os_version="13.6", require_filevault=True, require_sip=True, gatekeeper="identified_developers",
+            require_auto_login_disabled=True,
+        ),
+        "Passwords": dict(password_min_length=8),
+        "Inventory freshness": dict(max_inventory_age_days=14),
+    },
+    "fabrikam": {
+        "Security baseline": dict(min_os_version="13.6", require_filevault=True, require_sip=True),
+        "Passwords": dict(password_min_length=8, password_type="Simple"),
+    },
+    "northwind": {
+        "Baseline": dict(min_os_version="13.0", max_os_version="15.9", require_filevault=True),
+        "Inventory freshness": dict(max_inventory_age_days=7),
+    },
+}
+
+
+def backdate_company_portal(tenant, since):
+    """Company Portal seen up to three weeks ago (first import sees it "now"), so the demo has onboarding history."""
+    from devices.models import Computer
+
+    fresh = Computer.objects.filter(tenant=tenant, company_portal_seen_at__gte=since)
+    by_days = {}
+    for pk, jamf_id in fresh.values_list("pk", "jamf_id"):
+        by_days.setdefault(int(jamf_id) % 22 if jamf_id.isdigit() else 0, []).append(pk)
+    for days, ids in by_days.items():
+        Computer.objects.filter(pk__in=ids).update(company_portal_seen_at=since - datetime.timedelta(days=days))
+
+
+def seed_policies(tenant):
+    """Create the tenant's demo policies that are missing; leave the ones a user may have edited."""
+    from compliance.models import CompliancePolicy
+
+    existing = set(CompliancePolicy.objects.filter(tenant=tenant).values_list("name", flat=True))
+    # bulk_create: the import right after evaluates with them, no background re-evaluation needed.
+    CompliancePolicy.objects.bulk_create([
+        CompliancePolicy(tenant=tenant, name=name, **settings)
+        for name, settings in DEMO_POLICIES.get(tenant.slug, {}).items() if name not in existing
+    ])
+
+
+DEMO_JAMF_URL = "https://127.0.0.1:8443/jamf/%s"  # the simulator that `make demo` runs (rundemo.SIMULATOR_PORT)
+
+
+def connect_demo_jamf(tenant):
+    """Point the tenant at the simulated Jamf Pro, with the API client it accepts and a webhook secret.
+
+    Set once: a re-run keeps what is there (a rotated webhook secret included).
+    """
+    from devices.webhooks import generate_webhook_secret
+    from simulator.jamf import credentials_for
+
+    changed = []
+    if not tenant.jamf_url:
+        tenant.jamf_url = DEMO_JAMF_URL % tenant.slug
+        tenant.jamf_client_id, tenant.jamf_client_secret = credentials_for(tenant.slug)
+        changed += ["jamf_url", "jamf_client_id", "jamf_client_secret"]
+    if not tenant.webhook_secret:
+        tenant.webhook_secret = generate_webhook_secret()  # simulate_jamf reads it from the database
+        changed.append("webhook_secret")
+    if changed:
+        tenant.save(update_fields=changed)
 
 
 class Command(BaseCommand):
@@ -53,12 +127,30 @@ class Command(BaseCommand):
                 admin_user.set_password(DEMO_PASSWORD)
                 admin_user.save()
             Membership.objects.get_or_create(user=admin_user, tenant=tenant, defaults={"role": tenancy.ADMIN})
+            # The Entra app's client secret; `manage.py runsimulator` registers it in the simulated Entra ID.
+            if not tenant.client_secrets.filter(expires_at__gt=timezone.now()).exists():
+                ClientSecret.objects.create(
+                    tenant=tenant,
+                    value="demo~" + secrets.token_urlsafe(30),
+                    description="Demo secret",
+                    expires_at=timezone.now() + datetime.timedelta(days=180),
+                )
+            if not tenant.intune_enabled:
+                # Provisions the tenant in the simulated Intune (a task), and its Macs' reports flow there.
+                tenant.intune_enabled = True
+                tenant.save(update_fields=["intune_enabled", "updated_at"])
+            connect_demo_jamf(tenant)
+            seed_policies(tenant)
             records = (make_record(n, slug, domain=slug + ".example") for n in range(1, count + 1))
+            started = timezone.now()
             result = import_records(tenant, records)
+            backdate_company_portal(tenant, started)
+            evaluation = evaluate_tenant(tenant.pk)  # the import evaluated what it changed; this covers the rest
             total += count
             self.stdout.write(
-                "%s: %d Macs (created %d, updated %d, unchanged %d)"
-                % (name, count, result.created, result.updated, result.unchanged + result.stale)
+                "%s: %d Macs (created %d, updated %d, unchanged %d); %d compliant, %d not compliant"
+                % (name, count, result.created, result.updated, result.unchanged + result.stale,
+                   evaluation.compliant, evaluation.not_compliant)
             )
         self.stdout.write(self.style.SUCCESS("Demo data ready: %d tenants, %d Macs." % (len(TENANTS), total)))
         self.stdout.write("Log in as %s (MSP staff) or <tenant>-admin, password %s" % (MSP_USER, DEMO_PASSWORD))

@@ -5,8 +5,10 @@ worker, as they land) are listed in ``DEMO_PROCESSES``; each is started as a chi
 when the server stops.
 """
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,8 +22,39 @@ from portal.management.commands.demo_data import DEMO_PASSWORD, MSP_USER, TENANT
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 
+# The Microsoft / Jamf Pro simulator of the demo: HTTPS on loopback, its CA bundle under var/simulator/.
+SIMULATOR_HOST, SIMULATOR_PORT = "127.0.0.1", 8443
+SIMULATOR_DIR = Path(settings.VAR_DIR) / "simulator"
+
 # (label, manage.py arguments) of the processes that run beside the web server in the demo.
-DEMO_PROCESSES = []
+DEMO_PROCESSES = [
+    ("simulator", ["runsimulator", "--host", SIMULATOR_HOST, "--port", str(SIMULATOR_PORT),
+                   "--cert-dir", str(SIMULATOR_DIR)]),
+    # django-q2: processes the Jamf webhooks, runs the scheduled pulls and the other background tasks.
+    ("worker", ["qcluster"]),
+]
+
+
+def simulator_env():
+    """The settings that point every Microsoft cloud at the demo's simulator (for the server and workers)."""
+    base = "https://%s:%d" % (SIMULATOR_HOST, SIMULATOR_PORT)
+    overrides = {cloud: {"login": base, "graph": base + "/graph"} for cloud in ("global", "usgov", "usgov_dod",
+                                                                             "china")}
+    return {"PORTAL_CLOUD_OVERRIDES": json.dumps(overrides), "PORTAL_CA_BUNDLE": str(SIMULATOR_DIR / "ca.pem")}
+
+
+def wait_for_simulator(child, timeout=20):
+    """Wait until the simulator has written its CA bundle and accepts connections; False if it did not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.poll() is None:
+        if (SIMULATOR_DIR / "ca.pem").exists():
+            try:
+                socket.create_connection((SIMULATOR_HOST, SIMULATOR_PORT), timeout=1).close()
+                return True
+            except OSError:
+                pass
+        time.sleep(0.2)
+    return False
 
 
 class Command(BaseCommand):
@@ -37,6 +70,8 @@ class Command(BaseCommand):
         call_command("demo_data", stdout=self.stdout)
         children = []
         env = dict(os.environ)
+        env.update(simulator_env())  # the server and every worker talk to the simulator, trusting its CA
+        (SIMULATOR_DIR / "ca.pem").unlink(missing_ok=True)  # a fresh one is written when it starts
         logs = Path(settings.VAR_DIR) / "log"
         logs.mkdir(parents=True, exist_ok=True)
         for label, arguments in DEMO_PROCESSES:
@@ -44,6 +79,8 @@ class Command(BaseCommand):
             children.append((label, subprocess.Popen([sys.executable, MANAGE, *arguments], stdout=log, stderr=log,
                                                      env=env)))
             self.stdout.write("Started %s (log: %s)" % (label, logs / ("%s.log" % label)))
+            if label == "simulator" and not wait_for_simulator(children[-1][1]):
+                self.stderr.write("The simulator did not start on port %d; see its log." % SIMULATOR_PORT)
         base = "http://%s:%s" % (options["host"], options["port"])
         self.stdout.write(self.style.SUCCESS("\nThe portal is starting at %s/admin/" % base))
         self.stdout.write("  MSP staff:       %s / %s" % (MSP_USER, DEMO_PASSWORD))

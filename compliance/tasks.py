@@ -1,0 +1,223 @@
+"""django-q2 task functions for compliance. Tasks take IDs, call a plain function and return its counters."""
+
+import logging
+
+from django_q.tasks import async_task
+
+from compliance.evaluation import evaluate_tenant, sweep_tenant
+from portal.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+
+def queue_evaluate_tenant(tenant_id):
+    """Queue a re-evaluation of one tenant (after a policy or tenant-rule change)."""
+    return async_task(
+        "compliance.tasks.evaluate_tenant_task", tenant_id, task_name="evaluate tenant %s" % tenant_id,
+        group="compliance-evaluate",
+    )
+
+
+def evaluate_tenant_task(tenant_id):
+    """Re-evaluate every Mac of a tenant; safe to run twice (it writes only what changed)."""
+    result = evaluate_tenant(tenant_id)
+    logger.info("evaluated tenant %s: %s", tenant_id, result.counters)
+    return result.counters
+
+
+def sweep_task():
+    """Hourly: re-evaluate the Macs that time moved across the unresponsive, validity or onboarding line."""
+    totals = {}
+    for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
+        counters = sweep_tenant(tenant).counters
+        for key, value in counters.items():
+            totals[key] = totals.get(key, 0) + value
+        if counters["computers_changed"]:
+            logger.info("sweep of %s: %s", tenant.slug, counters)
+    return totals
+
+
+def snapshot_task():
+    """Hourly: store today's fleet counts per tenant (the day's last run wins) for the 90-day series."""
+    from compliance.reports import take_snapshots
+
+    return {"tenants": take_snapshots()}
+
+
+def check_secret_expiry(now=None):
+    """Daily: warn each tenant's admins (log and e-mail) 30, 14, 7 and 1 days before its last valid secret expires.
+
+    The days come from SECRET_EXPIRY_WARNING_DAYS. Expired secrets are never tried by the client; the
+    admin shows the same warning as a banner (``compliance.connection.secret_warning``).
+    """
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.mail import send_mail
+    from django.db.models import Max, Q
+    from django.utils import timezone
+
+    from portal import tenancy
+    from portal.models import Membership
+
+    now = now or timezone.now()
+    thresholds = set(getattr(settings, "SECRET_EXPIRY_WARNING_DAYS", (30, 14, 7, 1)))
+    counters = {"tenants": 0, "warnings": 0, "emails": 0}
+    tenants = (
+        Tenant.objects.filter(is_active=True)
+        .exclude(client_id="")
+        .annotate(last_valid=Max("client_secrets__expires_at", filter=Q(client_secrets__expires_at__gt=now)))
+        .order_by("pk")
+    )
+    for tenant in tenants:
+        counters["tenants"] += 1
+        if tenant.last_valid is None:
+            continue
+        days = (tenant.last_valid.date() - now.date()).days
+        if days not in thresholds:
+            continue
+        counters["warnings"] += 1
+        subject = "[%s] The Entra client secret expires in %d day%s" % (tenant.name, days, "" if days == 1 else "s")
+        body = (
+            "The last valid client secret of the tenant %(name)s expires on %(date)s (in %(days)d day(s)).\n\n"
+            "After that the portal can no longer report this tenant's Macs to Intune. Add a new client secret to "
+            "the app registration %(app)s in Entra ID (Certificates & secrets), then enter its Value and expiry "
+            "date on the tenant's page in the portal (%(url)s/admin/portal/tenant/%(pk)d/change/).\n"
+        ) % {
+            "name": tenant.name, "date": tenant.last_valid.date().isoformat(), "days": days,
+            "app": tenant.client_id, "url": settings.PORTAL_BASE_URL, "pk": tenant.pk,
+        }
+        logger.warning("tenant %s: the last valid client secret expires in %d day(s) (%s)", tenant.slug, days,
+                       tenant.last_valid.date().isoformat())
+        recipients = sorted(set(
+            Membership.objects.filter(tenant=tenant, role=tenancy.ADMIN, user__is_active=True)
+            .exclude(user__email="").values_list("user__email", flat=True)
+        ))
+        if not recipients:  # nobody at the customer: tell MSP staff
+            recipients = sorted(set(
+                get_user_model().objects.filter(is_superuser=True, is_active=True).exclude(email="")
+                .values_list("email", flat=True)
+            ))
+        if recipients:
+            counters["emails"] += send_mail(subject, body, None, recipients, fail_silently=False) and len(recipients)
+    return counters
+
+
+# -- Reports to Intune (compliance/outbox.py, compliance/delivery.py, compliance/sync.py) ------------
+# Per-tenant tasks: one tenant's outage (its calls timing out, its rows in backoff) never holds another's.
+
+
+def _each_tenant(func, name, tenant_ids):
+    for tenant_id in tenant_ids:
+        async_task(func, tenant_id, task_name="%s %s" % (name, tenant_id), group="compliance-intune")
+    return {"tenants": len(tenant_ids)}
+
+
+def queue_deliver(tenant_id):
+    """Queue a delivery run for one tenant (after an evaluation made reports, or an operator's action)."""
+    return async_task("compliance.tasks.deliver_task", tenant_id, task_name="deliver %s" % tenant_id,
+                      group="compliance-intune")
+
+
+def queue_evaluate_computers(tenant_id, computer_ids):
+    """Queue an evaluation of some Macs of a tenant and their reports (after an upload or a retire)."""
+    return async_task("compliance.tasks.evaluate_computers_task", tenant_id, list(computer_ids),
+                      task_name="evaluate %d Macs of %s" % (len(computer_ids), tenant_id), group="compliance-intune")
+
+
+def evaluate_all_task():
+    """Every 5 minutes: a per-tenant evaluate-and-queue task for every active tenant."""
+    ids = list(Tenant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
+    return _each_tenant("compliance.tasks.evaluate_and_report_task", "evaluate", ids)
+
+
+def evaluate_and_report_task(tenant_id):
+    """Evaluate a tenant, queue the reports it calls for (SyncRun "evaluate"), and deliver them right away."""
+    from compliance.sync import evaluate_and_queue
+
+    counters = evaluate_and_queue(tenant_id)
+    if counters.get("created"):
+        queue_deliver(tenant_id)
+    return counters
+
+
+def evaluate_computers_task(tenant_id, computer_ids):
+    """Evaluate some Macs of a tenant and queue their reports; deliver right away when it made any."""
+    from compliance.sync import evaluate_and_queue
+
+    counters = evaluate_and_queue(tenant_id, computer_ids=computer_ids)
+    if counters.get("created"):
+        queue_deliver(tenant_id)
+    return counters
+
+
+def deliver_all_task():
+    """Every minute: a per-tenant delivery task for every tenant with Intune enabled."""
+    from compliance.delivery import release_expired_leases
+    from compliance.sync import enabled_tenants
+
+    release_expired_leases()
+    return _each_tenant("compliance.tasks.deliver_task", "deliver", list(enabled_tenants().values_list("pk",
+                                                                                                       flat=True)))
+
+
+def deliver_task(tenant_id):
+    """Queue reports for Macs changed since the last run and send the due ones (SyncRun "deliver")."""
+    from compliance.sync import deliver
+
+    counters = deliver(tenant_id)
+    if counters.get("more"):  # the time budget ran out with reports still due: carry on at once
+        queue_deliver(tenant_id)
+    return counters
+
+
+def poll_status_all_task():
+    """Every minute: read back Intune's verdict on accepted messages, one task per tenant that has any."""
+    from compliance.models import ComplianceReport
+
+    ids = sorted(set(
+        ComplianceReport.objects.filter(status=ComplianceReport.Status.ACCEPTED, tenant__intune_enabled=True)
+        .order_by().values_list("tenant_id", flat=True).distinct()
+    ))
+    return _each_tenant("compliance.tasks.poll_status_task", "status", ids)
+
+
+def poll_status_task(tenant_id):
+    from compliance.sync import poll
+
+    return poll(tenant_id)
+
+
+def provision_task(tenant_id):
+    """Provision (and ensure the partner policy) or deprovision a tenant, as its intune_enabled says."""
+    from compliance.sync import provision
+
+    return provision(tenant_id)
+
+
+def prune_history_task():
+    """Daily: forget old finished reports that are no pair's latest, and old SyncRuns."""
+    from compliance.sync import prune_history
+
+    return prune_history()
+
+
+def queue_sync_now(tenant_id):
+    """Queue :func:`sync_now_task` (the tenant page's Sync now)."""
+    return async_task("compliance.tasks.sync_now_task", tenant_id, task_name="sync now %s" % tenant_id,
+                      group="compliance-intune")
+
+
+def sync_now_task(tenant_id):
+    """Pull from Jamf Pro (when configured), evaluate every Mac, then deliver what is due to Intune."""
+    from compliance.sync import sync_now
+
+    counters = sync_now(tenant_id)
+    if Tenant.objects.filter(pk=tenant_id, is_active=True, intune_enabled=True).exists():
+        queue_deliver(tenant_id)  # also what was waiting, not only what the evaluation made
+    return counters
+
+
+def provision_task_queue(tenant_id):
+    """Queue :func:`provision_task` (Tenant.intune_enabled changed)."""
+    return async_task("compliance.tasks.provision_task", tenant_id, task_name="provision %s" % tenant_id,
+                      group="compliance-intune")
