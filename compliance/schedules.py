@@ -78,7 +78,7 @@ SCHEDULES = [
         "name": "devices: process webhook events left pending",
         "func": "devices.tasks.process_stale_pending",
         "schedule_type": Schedule.MINUTES,
-        "minutes": 10,
+        "minutes": 1,
         "repeats": -1,
     },
 ]

@@ -359,6 +359,41 @@ def record_check_in(tenant, when, jamf_id="", udid="", serial_number=""):
     return found.pk, bool(changed)
 
 
+def record_check_ins(tenant, check_ins):
+    """Apply many check-ins at once: ``check_ins`` is a list of (jamf_id, when).
+
+    Returns ``{jamf_id: (computer_id, changed)}`` for the Jamf IDs that match a computer of the
+    tenant; the others are left to the caller. One lookup, one transaction of targeted UPDATEs with
+    the "newer timestamp wins" guard, and one evaluation for the whole batch.
+    """
+    newest = {}
+    for jamf_id, when in check_ins:
+        if jamf_id and (jamf_id not in newest or when > newest[jamf_id]):
+            newest[jamf_id] = when
+    if not newest:
+        return {}
+    found = dict(
+        Computer.objects.filter(tenant=tenant, jamf_id__in=list(newest)).values_list("jamf_id", "id")
+    )
+    results = {}
+    changed_ids = []
+    now = timezone.now()
+    with transaction.atomic():
+        for jamf_id, computer_id in found.items():
+            when = newest[jamf_id]
+            changed = (
+                Computer.objects.filter(pk=computer_id)
+                .filter(Q(last_check_in__isnull=True) | Q(last_check_in__lt=when))
+                .update(last_check_in=when, updated_at=now)
+            )
+            results[jamf_id] = (computer_id, bool(changed))
+            if changed:
+                changed_ids.append(computer_id)
+    if changed_ids:
+        _evaluate(tenant, changed_ids)  # a check-in can move a Mac back from unresponsive
+    return results
+
+
 def apply_summary(tenant, summary, when, jamf_id=""):
     """Create or update a computer from a webhook's summary fields (Computer field -> value).
 

@@ -8,12 +8,14 @@ The writes go through ``devices.importer``, which re-evaluates the computers it 
 import datetime
 import hashlib
 import logging
+from collections import Counter
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from devices.importer import apply_summary, import_records, record_check_in
+from devices.importer import apply_summary, import_records, record_check_in, record_check_ins
 from devices.jamf.client import JamfClient, JamfError
 from devices.jamf.webhook import WebhookError, parse_webhook
 from devices.models import InventoryEvent
@@ -22,7 +24,9 @@ from portal.models import Tenant
 
 logger = logging.getLogger(__name__)
 
-STALE_PENDING_AFTER = datetime.timedelta(minutes=10)
+STALE_PENDING_AFTER = datetime.timedelta(minutes=1)
+DRAIN_BATCH = 500
+DRAIN_DEBOUNCE_SECONDS = 2  # at most one drain task queued per tenant (and web process) in this time
 Status = InventoryEvent.Status
 
 
@@ -115,19 +119,96 @@ def process_event(event_id):
     return apply_event(event)
 
 
+def _drain_key(tenant_id):
+    return "jamf-drain-queued:%d" % tenant_id
+
+
+def queue_drain(tenant_id):
+    """Queue a drain of the tenant's pending webhook events, unless one was queued a moment ago.
+
+    Called by the receiver inside the event's transaction. Every Mac checks in every 15 minutes, so a
+    task per event would be ~110 tasks/s at 100,000 Macs; one drain task per tenant every couple of
+    seconds takes them in batches instead. A drain forgets the mark before it reads, so an event
+    stored after that queues the next drain; the scheduled sweep picks up any event left behind.
+    """
+    if cache.add(_drain_key(tenant_id), 1, DRAIN_DEBOUNCE_SECONDS):
+        async_task("devices.tasks.drain_events", tenant_id, task_name="jamf-drain-%d" % tenant_id,
+                   group="jamf-events")
+
+
+def drain_events(tenant_id, older_than=None, limit=50000):
+    """Task: process the tenant's pending webhook events in arrival order, in batches; returns counts.
+
+    Check-ins (the bulk of the traffic) are applied a batch at a time; inventory events, which may
+    need the Jamf Pro API, one by one as :func:`apply_event` does.
+    """
+    cache.delete(_drain_key(tenant_id))
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    counts = Counter()
+    if tenant is None:
+        return counts
+    pending = InventoryEvent.objects.filter(
+        tenant_id=tenant_id, source=InventoryEvent.Source.WEBHOOK, status=Status.PENDING
+    )
+    if older_than is not None:
+        pending = pending.filter(received_at__lt=older_than)
+    last_pk = 0
+    while sum(counts.values()) < limit:
+        events = list(pending.filter(pk__gt=last_pk).order_by("pk")[:DRAIN_BATCH])
+        if not events:
+            break
+        last_pk = events[-1].pk
+        for event in events:
+            event.tenant = tenant
+        counts.update(_apply_batch(tenant, events))
+    return counts
+
+
+def _apply_batch(tenant, events):
+    check_ins, others = [], []
+    for event in events:
+        try:
+            parsed = parse_webhook(event.raw_body.encode("utf-8"))
+        except WebhookError:
+            others.append(event)  # apply_event records the reason
+            continue
+        if parsed.action == "check_in" and parsed.jamf_id:
+            check_ins.append((event, parsed))
+        else:
+            others.append(event)
+    statuses = []
+    if check_ins:
+        results = record_check_ins(
+            tenant, [(parsed.jamf_id, parsed.timestamp or event.received_at) for event, parsed in check_ins]
+        )
+        now = timezone.now()
+        done = []
+        for event, parsed in check_ins:
+            if parsed.jamf_id not in results:
+                others.append(event)  # a Mac the portal has not seen yet: the single path fetches it
+                continue
+            computer_id, _changed = results[parsed.jamf_id]
+            event.status, event.processed_at, event.computer_id, event.error = Status.PROCESSED, now, computer_id, ""
+            done.append(event)
+        InventoryEvent.objects.bulk_update(done, ["status", "processed_at", "computer", "error"], batch_size=500)
+        statuses.extend(Status.PROCESSED for _ in done)
+    for event in sorted(others, key=lambda e: e.pk):
+        statuses.append(apply_event(event))
+    return Counter(statuses)
+
+
 def process_stale_pending():
-    """Task (scheduled): process webhook events left pending, e.g. when their task was lost."""
+    """Task (scheduled): drain webhook events left pending a minute or more (a lost or debounced drain)."""
     cutoff = timezone.now() - STALE_PENDING_AFTER
-    ids = list(
+    tenant_ids = (
         InventoryEvent.objects.filter(
             source=InventoryEvent.Source.WEBHOOK, status=Status.PENDING, received_at__lt=cutoff
-        ).order_by("pk").values_list("pk", flat=True)[:5000]
+        ).values_list("tenant_id", flat=True).distinct()
     )
-    counts = {}
-    for event_id in ids:
-        status = process_event(event_id)
-        counts[status] = counts.get(status, 0) + 1
-    return counts
+    counts = Counter()
+    for tenant_id in list(tenant_ids):
+        counts.update(drain_events(tenant_id, older_than=cutoff))
+    return dict(counts)
 
 
 def pull_tenant(tenant_id, full=False):

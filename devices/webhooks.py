@@ -1,8 +1,9 @@
 """The Jamf Pro webhook receiver: ``POST /hooks/jamf/<tenant-slug>/``.
 
 The hot path (every Mac checks in every 15 minutes): authenticate, read at most 1 MB, parse,
-store the InventoryEvent and queue its processing in one transaction, answer 202. The work
-(``devices.tasks.process_event``) happens in a django-q2 worker.
+store the InventoryEvent (and, at most every couple of seconds per tenant, queue a drain of the
+pending events) in one transaction, answer 202. The work (``devices.tasks.drain_events``) happens in
+a django-q2 worker, a batch of events at a time.
 
 Authentication is per tenant, with the tenant's webhook secret in Jamf Pro's header
 authentication (``X-Webhook-Secret: <secret>`` or ``Authorization: Bearer <secret>``) or in HTTP
@@ -25,10 +26,10 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django_q.tasks import async_task
 
 from devices.jamf.webhook import WebhookError, parse_webhook
 from devices.models import InventoryEvent
+from devices.tasks import queue_drain
 from portal.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -165,8 +166,7 @@ def store_event(tenant, body, parsed=None, error=""):
             event_timestamp=timestamp, raw_body=_storable(body), status=status, error=error,
         )
         if status == InventoryEvent.Status.PENDING:
-            async_task("devices.tasks.process_event", event.pk, task_name="jamf-event-%d" % event.pk,
-                       group="jamf-events")
+            queue_drain(tenant.id)
     return event
 
 

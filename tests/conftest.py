@@ -4,6 +4,15 @@ from portal import tenancy
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache (debounce marks, throttles, cached lookups)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def tenant_a(db):
     return TenantFactory(name="Alpha", slug="alpha")

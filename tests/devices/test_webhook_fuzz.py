@@ -76,7 +76,10 @@ def test_no_5xx_and_no_partial_writes(tenant_a, body, content_type):
     assert list(Computer.objects.order_by("pk").values()) == before_computers  # the receiver never writes inventory
     if response.status_code == 202:
         assert event.status in ("pending", "ignored")
-        assert OrmQ.objects.count() == before_queue + (event.status == "pending")
+        # A pending event has a drain queued (one per tenant every couple of seconds); an ignored one none.
+        assert OrmQ.objects.count() in ((before_queue, before_queue + 1) if event.status == "pending" else
+                                        (before_queue,))
+        assert OrmQ.objects.exists() or event.status == "ignored"
         if event.status == "pending":
             # Processing what was accepted never fails either (no Jamf API set: summaries only).
             assert tasks.process_event(event.pk) in ("processed", "ignored")
