@@ -3,7 +3,7 @@
 import django_filters
 
 from compliance.models import CompliancePolicy, ComplianceReport, SyncRun
-from devices.api.filters import IdChoiceFilter, TenantSlugFilter
+from devices.api.filters import DateTimeRangeFilter, IdChoiceFilter, TenantSlugFilter
 from devices.models import Computer
 
 
@@ -27,7 +27,7 @@ class ComplianceReportFilterSet(django_filters.FilterSet):
     kind = django_filters.MultipleChoiceFilter(choices=ComplianceReport.Kind.choices)
     reason = django_filters.MultipleChoiceFilter(choices=ComplianceReport.Reason.choices)
     latest = django_filters.BooleanFilter()
-    created_at = django_filters.IsoDateTimeFromToRangeFilter(help_text="created_at_after / created_at_before.")
+    created_at = DateTimeRangeFilter(help_text="created_at_after / created_at_before.")
 
     class Meta:
         model = ComplianceReport
@@ -38,7 +38,7 @@ class SyncRunFilterSet(django_filters.FilterSet):
     tenant = TenantSlugFilter()
     kind = django_filters.MultipleChoiceFilter(choices=SyncRun.Kind.choices)
     status = django_filters.MultipleChoiceFilter(choices=SyncRun.Status.choices)
-    started_at = django_filters.IsoDateTimeFromToRangeFilter(help_text="started_at_after / started_at_before.")
+    started_at = DateTimeRangeFilter(help_text="started_at_after / started_at_before.")
 
     class Meta:
         model = SyncRun

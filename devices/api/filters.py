@@ -1,5 +1,7 @@
 """django-filter filtersets for Macs and inventory events. A malformed value is a 400 naming the parameter."""
 
+import datetime
+
 import django_filters
 from django import forms
 from django.db.models import Q
@@ -34,6 +36,39 @@ def _check_ids(values, error):
             raise forms.ValidationError(error, code="invalid_pk_value", params={"pk": value}) from None
         if not 0 < number <= MAX_ID:
             raise forms.ValidationError(error, code="invalid_pk_value", params={"pk": value})
+
+
+class UTCIsoDateTimeField(filter_fields.IsoDateTimeField):
+    """An ISO 8601 date-time, turned into UTC before it reaches the database.
+
+    PostgreSQL refuses offsets beyond its range (schemathesis sent "0007-04-26T17:03:19-19:45"), and a
+    conversion can overflow at the ends of the calendar: both are the client's error, a 400.
+    """
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return value
+        try:
+            value = value.astimezone(datetime.UTC)
+        except (OverflowError, ValueError):
+            raise forms.ValidationError("Enter a date-time within the calendar's range.", code="invalid") from None
+        if not 1 <= value.year <= 9999:
+            raise forms.ValidationError("Enter a date-time within the calendar's range.", code="invalid")
+        return value
+
+
+class UTCIsoDateTimeRangeField(filter_fields.IsoDateTimeRangeField):
+    def __init__(self, *args, **kwargs):
+        fields = (UTCIsoDateTimeField(), UTCIsoDateTimeField())
+        super(filter_fields.IsoDateTimeRangeField, self).__init__(fields, *args, **kwargs)
+
+
+class DateTimeRangeFilter(django_filters.IsoDateTimeFromToRangeFilter):
+    """``<name>_after`` / ``<name>_before`` in ISO 8601, any offset, compared in UTC."""
+
+    field_class = UTCIsoDateTimeRangeField
+
 
 
 class IdChoiceField(filter_fields.ModelChoiceField):
@@ -160,7 +195,7 @@ class ComputerFilterSet(django_filters.FilterSet):
     )
     managed = django_filters.BooleanFilter()
     retired = django_filters.BooleanFilter(field_name="retired_at", lookup_expr="isnull", exclude=True)
-    last_check_in = django_filters.IsoDateTimeFromToRangeFilter(
+    last_check_in = DateTimeRangeFilter(
         help_text="Use last_check_in_after / last_check_in_before (ISO 8601)."
     )
     # Exact (case-sensitive) so the indexes serve them: the fast way for scripts to find one Mac.
@@ -190,7 +225,7 @@ class InventoryEventFilterSet(django_filters.FilterSet):
     source = django_filters.MultipleChoiceFilter(choices=InventoryEvent.Source.choices)
     status = django_filters.MultipleChoiceFilter(choices=InventoryEvent.Status.choices)
     event_type = django_filters.CharFilter()
-    received_at = django_filters.IsoDateTimeFromToRangeFilter(
+    received_at = DateTimeRangeFilter(
         help_text="Use received_at_after / received_at_before (ISO 8601)."
     )
     computer = IdChoiceFilter(

@@ -162,3 +162,22 @@ def test_history_lists_the_macs_reports_newest_first(api, viewer_a, fleet, tenan
     assert [row["id"] for row in response.json()["results"]] == [second.pk, first.pk]
     assert response.json()["results"][0]["status"] == "accepted"
     assert api.as_user(viewer_a).get(URL + "%d/history/" % fleet["b"].pk).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        ("0007-04-26T17:03:19-19:45", 200),  # an offset PostgreSQL refuses: compared in UTC instead
+        ("0001-01-01T00:00:00+05:00", 400),  # before year 1 in UTC
+        ("9999-12-31T23:00:00-05:00", 400),  # after year 9999 in UTC
+    ],
+)
+def test_date_time_filters_are_compared_in_utc_and_checked_for_range(value, status, client, msp_user):
+    client.force_login(msp_user)
+    for url, name in (
+        ("/api/v1/compliance-reports/", "created_at"),
+        ("/api/v1/computers/", "last_check_in"),
+        ("/api/v1/inventory-events/", "received_at"),
+    ):
+        response = client.get(url, {name + "_before": value})
+        assert response.status_code == status, (url, response.content)
