@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -244,6 +245,17 @@ LOGGING = {
 # environment override a Session's own `verify`.
 PORTAL_CLOUD_OVERRIDES = json.loads(os.environ.get("PORTAL_CLOUD_OVERRIDES") or "{}")
 PORTAL_CA_BUNDLE = os.environ.get("PORTAL_CA_BUNDLE", "")
+# While `make demo` runs, it leaves these two settings in var/demo-environment.json so that
+# manage.py commands run from another terminal reach its simulator too. Development mode only.
+_demo_environment = VAR_DIR / "demo-environment.json"
+_under_tests = "pytest" in sys.modules  # the test suite points the clients at its own simulator
+if not PRODUCTION and not _under_tests and "PORTAL_CLOUD_OVERRIDES" not in os.environ and _demo_environment.exists():
+    try:
+        _demo = json.loads(_demo_environment.read_text())
+        PORTAL_CLOUD_OVERRIDES = json.loads(_demo["PORTAL_CLOUD_OVERRIDES"])
+        PORTAL_CA_BUNDLE = _demo["PORTAL_CA_BUNDLE"]
+    except (OSError, ValueError, KeyError):
+        pass
 
 # Portal knobs.
 IMPORT_BATCH_SIZE = int(os.environ.get("IMPORT_BATCH_SIZE", "500"))

@@ -5,6 +5,7 @@ worker, as they land) are listed in ``DEMO_PROCESSES``; each is started as a chi
 when the server stops.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -57,6 +58,18 @@ def wait_for_simulator(child, timeout=20):
     return False
 
 
+DEMO_ENVIRONMENT_FILE = Path(settings.VAR_DIR) / "demo-environment.json"
+
+
+def _signal_group(child, signum):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signum)
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM stops the children as Ctrl-C does
+
+
 class Command(BaseCommand):
     help = "Run the whole demo on this machine: migrate, seed, start the background processes and the server."
 
@@ -71,13 +84,16 @@ class Command(BaseCommand):
         children = []
         env = dict(os.environ)
         env.update(simulator_env())  # the server and every worker talk to the simulator, trusting its CA
+        # ...and so do manage.py commands run in another terminal while the demo runs (development only).
+        DEMO_ENVIRONMENT_FILE.write_text(json.dumps(simulator_env()))
+        signal.signal(signal.SIGTERM, _stop)
         (SIMULATOR_DIR / "ca.pem").unlink(missing_ok=True)  # a fresh one is written when it starts
         logs = Path(settings.VAR_DIR) / "log"
         logs.mkdir(parents=True, exist_ok=True)
         for label, arguments in DEMO_PROCESSES:
             log = open(logs / ("%s.log" % label), "ab")  # noqa: SIM115 - closed with the child
             children.append((label, subprocess.Popen([sys.executable, MANAGE, *arguments], stdout=log, stderr=log,
-                                                     env=env)))
+                                                     env=env, start_new_session=True)))
             self.stdout.write("Started %s (log: %s)" % (label, logs / ("%s.log" % label)))
             if label == "simulator" and not wait_for_simulator(children[-1][1]):
                 self.stderr.write("The simulator did not start on port %d; see its log." % SIMULATOR_PORT)
@@ -86,9 +102,11 @@ class Command(BaseCommand):
         self.stdout.write("  MSP staff:       %s / %s" % (MSP_USER, DEMO_PASSWORD))
         for slug, name, *_ in TENANTS:
             self.stdout.write("  %-16s %s-admin / %s" % (name + ":", slug, DEMO_PASSWORD))
-        self.stdout.write("Press Ctrl-C to stop.\n")
+        self.stdout.write("Commands such as `manage.py test_connection contoso` in another terminal use the")
+        self.stdout.write("simulator too while the demo runs. Press Ctrl-C to stop.\n")
         server = subprocess.Popen(
-            [sys.executable, MANAGE, "runserver", "%s:%s" % (options["host"], options["port"]), "--noreload"], env=env
+            [sys.executable, MANAGE, "runserver", "%s:%s" % (options["host"], options["port"]), "--noreload"], env=env,
+            start_new_session=True,
         )
         try:
             while server.poll() is None:
@@ -101,11 +119,16 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            # A second Ctrl-C or SIGTERM must not cut the clean-up short and leave workers behind.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            DEMO_ENVIRONMENT_FILE.unlink(missing_ok=True)
+            # Each child leads its own process group (qcluster has worker processes): stop the groups.
             for _label, child in [("server", server), *children]:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
+                _signal_group(child, signal.SIGTERM)
             for _label, child in [("server", server), *children]:
                 try:
                     child.wait(timeout=10)
                 except subprocess.TimeoutExpired:
-                    child.kill()
+                    _signal_group(child, signal.SIGKILL)
+                    child.wait()
