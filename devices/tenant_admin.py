@@ -34,8 +34,8 @@ class JamfTenantAdminMixin:
         events = format_html_join(", ", "<code>{}</code>", ((e,) for e in sorted(INVENTORY_EVENTS | CHECK_IN_EVENTS)))
         return format_html(
             "<p><strong>URL</strong>: <code>{url}</code></p>"
-            "<p><strong>Secret</strong>: {state} Generate or rotate it with the action "
-            "\u201c{action}\u201d in the tenant list.</p>"
+            "<p><strong>Secret</strong>: {state} Generate or rotate it with the tenant page's button "
+            "\u201cJamf webhooks\u201d, or the action \u201c{action}\u201d in the tenant list.</p>"
             "<p>In Jamf Pro, Settings \u203a Global \u203a Webhooks \u203a New, once per event ({events}):"
             " Webhook URL as above; Authentication type <em>Header Authentication</em> with "
             "<code>{{\"{header}\": \"&lt;secret&gt;\"}}</code> (or <em>Basic Authentication</em>, username "

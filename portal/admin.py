@@ -34,7 +34,11 @@ class TenantScopedAdminMixin:
         if role is None or not request.user.is_active:
             return False
         if obj is None:
-            return tenancy.has_any_membership(request.user, role)
+            # Asked once per model admin on every page (the app list, the nav sidebar): once per request.
+            known = request.__dict__.setdefault("_portal_any_membership", {})
+            if role not in known:
+                known[role] = tenancy.has_any_membership(request.user, role)
+            return known[role]
         return tenancy.has_role(request.user, tenancy.tenant_id_of(obj), role)
 
     def has_module_permission(self, request):

@@ -116,7 +116,7 @@ class TenantHealth:
     def test_connection_url(self):
         return reverse("admin:portal_tenant_test_connection", args=[self.tenant.pk])
 
-    @property
+    @functools.cached_property
     def urls(self):
         return {
             "macs": self._changelist("devices_computer"),
@@ -125,7 +125,6 @@ class TenantHealth:
             "not_evaluated": self._changelist("devices_computer", compliance_status__isnull="True"),
             "pending": self._changelist("compliance_compliancereport", status__exact="pending"),
             "failed": self._changelist("compliance_compliancereport", status__exact="failed"),
-            "runs": self._changelist("compliance_syncrun"),
         }
 
 
@@ -143,15 +142,16 @@ def _age_text(delta):
 def attention(row, now):
     """Why a tenant needs attention, worst first: connection, failed reports, secret, old pending, compliance."""
     tenant, health, issues = row.tenant, row.health, []
+    test_url = row.test_connection_url if row.may_operate else row.change_url  # the test needs an operator
     if not tenant.is_active:
         return issues
     if not row.connection_configured:
         issues.append(Issue(NOTICE, _("Not connected to Entra ID yet (no tenant or application ID)."),
                             row.change_url))
     elif tenant.last_test_ok is False:
-        issues.append(Issue(CRITICAL, _("The last connection test failed."), row.test_connection_url))
+        issues.append(Issue(CRITICAL, _("The last connection test failed."), test_url))
     elif tenant.last_test_ok is None:
-        issues.append(Issue(WARNING, _("The connection was never tested."), row.test_connection_url))
+        issues.append(Issue(WARNING, _("The connection was never tested."), test_url))
 
     if health["failed"]:
         issues.append(Issue(CRITICAL, ngettext(
@@ -235,15 +235,23 @@ def tenant_rows(user, now=None):
 
 
 def fleet_series(rows):
-    """The snapshots of all ``rows`` summed per day (days without any snapshot are left out)."""
-    totals = {}
+    """The snapshots of all ``rows`` summed per day, for the days that have any.
+
+    A tenant without a snapshot on a day (the hourly task did not run for it) counts with its last
+    earlier one, so a missing row does not show as a drop of the whole fleet.
+    """
+    keys = ("total", "compliant", "not_compliant", "not_evaluated")
+    dates = sorted({point["date"] for row in rows for point in row.series})
+    totals = {day: dict.fromkeys(keys, 0) | {"date": day} for day in dates}
     for row in rows:
-        for point in row.series:
-            day = totals.setdefault(point["date"], {"date": point["date"], "total": 0, "compliant": 0,
-                                                    "not_compliant": 0, "not_evaluated": 0})
-            for key in ("total", "compliant", "not_compliant", "not_evaluated"):
-                day[key] += point[key]
-    return [totals[day] for day in sorted(totals)]
+        by_date = {point["date"]: point for point in row.series}
+        last = None
+        for day in dates:
+            last = by_date.get(day, last)
+            if last is not None:
+                for key in keys:
+                    totals[day][key] += last[key]
+    return [totals[day] for day in dates]
 
 
 # -- the chart --------------------------------------------------------------------------------------

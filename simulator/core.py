@@ -110,6 +110,7 @@ class Simulator:
         self.services = []
         self.lock = threading.RLock()
         self.faults = Faults()
+        self.seed = seed
         self.rng = random.Random(seed)
         self.log = collections.deque(maxlen=5000)  # (method, path, status) of recent requests
         self.counts = collections.Counter()  # "fault:503", "fault:429", "fault:drop", "route:<name>"
@@ -144,6 +145,8 @@ class Simulator:
 
     def reset(self):
         with self.lock:
+            # Back to the seed: the faults a test injects do not depend on what earlier tests asked for.
+            self.rng.seed(self.seed)
             self.faults = Faults()
             self.log.clear()
             self.counts.clear()

@@ -56,7 +56,10 @@ def test_thirty_percent_5xx_429_and_drops_end_completed_and_each_message_applied
     assert statuses(tenant) == {Status.COMPLETED: 30}, list(ComplianceReport.objects.values_list("error_detail")[:2])
     assert simulator.counts["fault:503"] and simulator.counts["fault:429"]
     service = microsoft(simulator)
-    assert service.stats["uploads_applied"] == 6
+    # At least the six messages of five; a retried batch may be re-packed, but every message ID is
+    # applied once and every pair by exactly one message (the invariant that matters).
+    ids, _applied = applied_once(simulator, tenant)
+    assert service.stats["uploads_applied"] == len(ids) >= 6
     assert_each_pair_applied_once(simulator, tenant)
     assert max(ComplianceReport.objects.values_list("attempts", flat=True)) >= 1
 

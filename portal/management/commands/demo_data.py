@@ -70,6 +70,30 @@ def seed_policies(tenant):
     ])
 
 
+def seed_snapshot_history(tenant, days=30):
+    """Today's fleet counts, and for a new demo a month of earlier days leading up to them (a rollout that
+    improves week by week), so the dashboard's trend chart has a story. Days already stored are kept."""
+    from compliance.models import ComplianceDailySnapshot
+    from compliance.reports import take_snapshots
+
+    take_snapshots([tenant.pk])
+    today = ComplianceDailySnapshot.objects.filter(tenant=tenant).latest("date")
+    rows = []
+    for back in range(1, days):
+        # Compliant share from about 55 % of today's a month ago, rising a little each day, flat on weekends.
+        date = today.date - datetime.timedelta(days=back)
+        factor = 1 - 0.45 * back / days + (0.02 if date.weekday() >= 5 else 0)
+        compliant = int(today.compliant * min(factor, 1))
+        not_evaluated = today.not_evaluated
+        rows.append(ComplianceDailySnapshot(
+            tenant=tenant, date=date, total=today.total, compliant=compliant,
+            not_compliant=today.total - compliant - not_evaluated, not_evaluated=not_evaluated,
+            activated=today.activated, deactivated=today.deactivated, unresponsive=today.unresponsive,
+            registered=today.registered, taken_at=timezone.now(),
+        ))
+    ComplianceDailySnapshot.objects.bulk_create(rows, ignore_conflicts=True)
+
+
 DEMO_JAMF_URL = "https://127.0.0.1:8443/jamf/%s"  # the simulator that `make demo` runs (rundemo.SIMULATOR_PORT)
 
 
@@ -146,6 +170,7 @@ class Command(BaseCommand):
             result = import_records(tenant, records)
             backdate_company_portal(tenant, started)
             evaluation = evaluate_tenant(tenant.pk)  # the import evaluated what it changed; this covers the rest
+            seed_snapshot_history(tenant)
             total += count
             self.stdout.write(
                 "%s: %d Macs (created %d, updated %d, unchanged %d); %d compliant, %d not compliant"
