@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_database  # noqa: E402
+
 CHILD = """
 import resource, sys, time, django
 django.setup()
@@ -46,18 +48,6 @@ def write_records(path, n):
                 fh.write(",")
             fh.write(json.dumps(make_record(i + 1, "bench", users=2)))
         fh.write("]}")
-
-
-def fresh_database(env, url):
-    if url.startswith("postgres"):
-        import psycopg
-
-        name = url.rsplit("/", 1)[1]
-        admin_url = url.rsplit("/", 1)[0] + "/postgres"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute('DROP DATABASE IF EXISTS "%s"' % name)
-            conn.execute('CREATE DATABASE "%s"' % name)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
 
 def main():

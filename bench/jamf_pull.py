@@ -23,6 +23,10 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import fresh_database  # noqa: E402
+
 SLUG = "bench"
 
 CHILD = """
@@ -37,18 +41,6 @@ elapsed = time.perf_counter() - t
 print("RESULT", elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, result.error or "ok",
       result.fetched, result.created, result.updated, result.unchanged, result.unmanaged, result.pages)
 """ % SLUG
-
-
-def fresh_database(env, url):
-    if url.startswith("postgres"):
-        import psycopg
-
-        name = url.rsplit("/", 1)[1]
-        admin_url = url.rsplit("/", 1)[0] + "/postgres"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute('DROP DATABASE IF EXISTS "%s"' % name)
-            conn.execute('CREATE DATABASE "%s"' % name)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
 
 def main():

@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
+
 SETUP = """
 import django
 django.setup()
@@ -56,15 +58,7 @@ def free_port():
 
 
 def fresh_database(env, url):
-    if url.startswith("postgres"):
-        import psycopg
-
-        name = url.rsplit("/", 1)[1]
-        admin_url = url.rsplit("/", 1)[0] + "/postgres"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute('DROP DATABASE IF EXISTS "%s"' % name)
-            conn.execute('CREATE DATABASE "%s"' % name)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    common.fresh_database(env, url)
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     subprocess.run([sys.executable, "-c", SETUP], cwd=ROOT, env=env, check=True)
 

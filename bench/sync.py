@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_database  # noqa: E402
+
 SECRET = "bench-secret~0123456789abcdef"
 CLIENT_ID = "11111111-2222-4333-8444-000000000042"
 ENTRA_TENANT = "bench.onmicrosoft.com"
@@ -109,18 +111,6 @@ out.update(deliver_s=t3 - t2, accepted=accepted, messages=messages, rss_peak=rss
            accepted_rows=ComplianceReport.objects.filter(tenant=tenant, status="accepted").count())
 print("RESULT " + json.dumps(out))
 """
-
-
-def fresh_database(env, url):
-    if url.startswith("postgres"):
-        import psycopg
-
-        name = url.rsplit("/", 1)[1]
-        admin_url = url.rsplit("/", 1)[0] + "/postgres"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute('DROP DATABASE IF EXISTS "%s"' % name)
-            conn.execute('CREATE DATABASE "%s"' % name)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
 
 def start_simulator(env, work):

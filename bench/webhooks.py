@@ -30,19 +30,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
+
 SLUG = "bench"
 SECRET = "bench-webhook-secret-0123456789abcdef"
 
 
 def fresh_database(url, env):
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "%s"' % name)
-        conn.execute('CREATE DATABASE "%s"' % name)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    common.fresh_database(env, url)
     setup = (
         "from portal.models import Tenant\n"
         "Tenant.objects.create(slug=%r, name='Bench', webhook_secret=%r)\n" % (SLUG, SECRET)
