@@ -2,6 +2,7 @@
 
 import functools
 
+from django.urls import reverse
 from django.utils.translation import get_language
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -115,6 +116,9 @@ class ComputerListSerializer(ComputerSerializer):
     """A Mac as lists show it: identity, state, compliance with the failed rules, and its users.
 
     The detail adds the hardware, security and OS attributes (lists stay fast on large fleets).
+    ``to_representation`` builds the dict directly: the declared fields still describe it (schema,
+    browsable API) and a test holds it equal to DRF's field-by-field output, which cost half of a
+    list request's time at 100 Macs a page.
     """
 
     user_accounts = UserAccountSummarySerializer(many=True, read_only=True)
@@ -128,6 +132,66 @@ class ComputerListSerializer(ComputerSerializer):
             "user_email", "user_accounts",
         ]
         read_only_fields = fields
+
+    def _detail_url(self, pk):
+        template = self.context.get("_computer_url_template")
+        if template is None:
+            path = reverse("api:computer-detail", kwargs={"pk": 2**62})
+            request = self.context.get("request")
+            template = (request.build_absolute_uri(path) if request else path).replace(str(2**62), "{}")
+            self.context["_computer_url_template"] = template
+        return template.format(pk)
+
+    def to_representation(self, computer):
+        language = get_language()
+        return {
+            "id": computer.pk,
+            "url": self._detail_url(computer.pk),
+            "tenant": computer.tenant.slug,
+            "jamf_id": computer.jamf_id,
+            "udid": computer.udid,
+            "serial_number": computer.serial_number,
+            "name": computer.name,
+            "inventory_state": INVENTORY_STATE_NAMES.get(computer.inventory_state),
+            "inventory_state_code": computer.inventory_state,
+            "compliance_status": computer.compliance_status,
+            "registration_state": computer.registration_state,
+            "failed_rules": [dict(e) for e in _described(tuple(computer.failed_rules or ()), language)],
+            "evaluated_at": _datetime(computer.evaluated_at),
+            "managed": computer.managed,
+            "retired_at": _datetime(computer.retired_at),
+            "last_check_in": _datetime(computer.last_check_in),
+            "last_inventory_update": _datetime(computer.last_inventory_update),
+            "entra_device_id": computer.entra_device_id,
+            "company_portal_version": computer.company_portal_version,
+            "has_company_portal": computer.has_company_portal,
+            "os_version": computer.os_version,
+            "os_build": computer.os_build,
+            "model": computer.model,
+            "user_email": computer.user_email,
+            "user_accounts": [
+                {
+                    "id": user.pk,
+                    "username": user.username,
+                    "email": user.email,
+                    "entra_user_id": user.entra_user_id,
+                    "entra_device_id": user.entra_device_id,
+                    "entra_state": user.entra_state,
+                    "is_registered": user.is_registered,
+                    "registration_state": user.registration_state,
+                    "compliance_status": user.compliance_status,
+                    "failed_rules": [dict(e) for e in _described(tuple(user.failed_rules or ()), language)],
+                }
+                for user in computer.user_accounts.all()
+            ],
+        }
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def _datetime(value):
+    return None if value is None else _DATETIME.to_representation(value)
 
 
 class InventoryEventSerializer(serializers.ModelSerializer):
