@@ -352,3 +352,7 @@ INTUNE_DELIVERY_MAX_RETRY_WAIT = float(os.environ.get("INTUNE_DELIVERY_MAX_RETRY
 INTUNE_STATUS_POLL_LIMIT = int(os.environ.get("INTUNE_STATUS_POLL_LIMIT", "2000"))
 INTUNE_HISTORY_DAYS = int(os.environ.get("INTUNE_HISTORY_DAYS", "180"))  # older superseded/completed rows go
 SYNC_RUN_HISTORY_DAYS = int(os.environ.get("SYNC_RUN_HISTORY_DAYS", "30"))
+
+# Admin login throttling (portal/login_throttle.py): failures per address and per username.
+ADMIN_LOGIN_MAX_FAILURES = int(os.environ.get("ADMIN_LOGIN_MAX_FAILURES", "10"))
+ADMIN_LOGIN_WINDOW = int(os.environ.get("ADMIN_LOGIN_WINDOW", "900"))

@@ -6,6 +6,7 @@ from django.urls import include, path
 
 from devices import webhooks
 from portal import dashboard, landing
+from portal.login_throttle import throttled_login
 
 
 def healthz(request):
@@ -14,6 +15,7 @@ def healthz(request):
 
 urlpatterns = [
     # The admin index is the tenant dashboard (portal/dashboard.py); the rest of the admin is Django's.
+    path("admin/login/", throttled_login, name="admin-login-throttled"),
     path("admin/", admin.site.admin_view(dashboard.admin_index), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
