@@ -29,19 +29,18 @@ import msal
 import requests
 from django.conf import settings
 from django.utils import timezone
-from requests.adapters import HTTPAdapter
 
-from compliance.intune.clouds import INTUNE_APP_ID, ca_bundle, get_cloud
+from compliance.intune.clouds import INTUNE_APP_ID, get_cloud
 from compliance.intune.errors import (
     IntuneError,
     from_discovery_failure,
     from_entra,
     from_exception,
     from_response,
-    parse_retry_after,
     problem,
     scrub,
 )
+from portal.http import VerifyingSession, ca_bundle, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -82,26 +81,16 @@ def _digest(secret):
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class PortalSession(requests.Session):
-    """A Session that passes ``verify`` and a timeout on every request.
+class PortalSession(VerifyingSession):
+    """The shared verifying session, remembering the last answer's status and Retry-After per thread.
 
-    requests lets REQUESTS_CA_BUNDLE from the environment override a Session's own ``verify``, so it
-    is given per request. It also remembers the last answer's status and Retry-After for this thread,
-    because msal's token results do not carry them.
+    msal's token results do not carry them, and the client needs them to back off.
     """
 
     def __init__(self, verify, timeout):
-        super().__init__()
-        self.portal_verify = verify
-        self.portal_timeout = timeout
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
-        self.mount("https://", adapter)
-        self.mount("http://", adapter)
+        super().__init__(verify, timeout, pool_connections=4, pool_maxsize=32)
 
     def request(self, method, url, **kwargs):
-        kwargs["verify"] = self.portal_verify
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.portal_timeout
         response = super().request(method, url, **kwargs)
         _local.last_answer = (response.status_code, response.headers.get("Retry-After"))
         return response

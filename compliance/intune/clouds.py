@@ -94,8 +94,3 @@ def get_cloud(key):
     if not changes:
         return cloud
     return replace(cloud, overridden=True, **changes)
-
-
-def ca_bundle():
-    """What ``requests``/msal should verify against: the configured CA file, else the system store."""
-    return getattr(settings, "PORTAL_CA_BUNDLE", "") or True

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 import requests
 from django.utils.translation import gettext_lazy as _
 
+from portal.http import parse_retry_after
+
 # AADSTS code -> (our code, what happened, what to do). Entra error codes: design §6.
 AADSTS = {
     7000215: (
@@ -317,27 +319,6 @@ def explain(exc):
     if isinstance(exc, IntuneError):
         return exc.problem
     return from_exception(exc)
-
-
-def parse_retry_after(value):
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    import datetime
-
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.UTC)
-    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 def _caused_by(exc, *types):

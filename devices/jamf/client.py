@@ -9,15 +9,14 @@ is retried once with a fresh token.
 
 import concurrent.futures
 import datetime
-import email.utils
 import logging
 import threading
 import time
 import urllib.parse
 
 import requests
-from django.conf import settings
-from requests.adapters import HTTPAdapter
+
+from portal.http import VerifyingSession, ca_bundle, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -52,42 +51,18 @@ class JamfAuthError(JamfError):
     """Jamf Pro refused the API client's credentials or role."""
 
 
-class _Session(requests.Session):
-    """A session that always passes ``verify`` and a timeout.
-
-    requests lets ``REQUESTS_CA_BUNDLE`` from the environment override a Session's own ``verify``,
-    so it is passed on every request.
-    """
-
-    def __init__(self, verify, timeout):
-        super().__init__()
-        self._verify = verify
-        self._timeout = timeout
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=MAX_CONNECTIONS, pool_block=True, max_retries=0)
-        self.mount("https://", adapter)
-        self.mount("http://", adapter)
-        self.headers["User-Agent"] = "mac-compliance-portal"
-        self.headers["Accept"] = "application/json"
-
-    def request(self, method, url, **kwargs):
-        kwargs["verify"] = self._verify
-        kwargs.setdefault("timeout", self._timeout)
-        return super().request(method, url, **kwargs)
+def _session(verify, timeout):
+    """One keep-alive session, at most MAX_CONNECTIONS connections (Jamf's limit for integrators)."""
+    session = VerifyingSession(verify, timeout, pool_maxsize=MAX_CONNECTIONS, pool_block=True)
+    session.headers["User-Agent"] = "mac-compliance-portal"
+    session.headers["Accept"] = "application/json"
+    return session
 
 
 def _retry_after(response, attempt):
     """Seconds to wait before the next try: Retry-After (seconds or an HTTP date) or exponential backoff."""
-    value = response.headers.get("Retry-After") if response is not None else None
-    if value:
-        try:
-            return min(max(float(value), 0.0), MAX_BACKOFF)
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-                return min(max(when.timestamp() - time.time(), 0.0), MAX_BACKOFF)
-            except (TypeError, ValueError):
-                pass
-    return min(0.5 * 2**attempt, MAX_BACKOFF)
+    wait = parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
+    return min(wait if wait is not None else 0.5 * 2**attempt, MAX_BACKOFF)
 
 
 def parse_version(text):
@@ -123,8 +98,8 @@ class JamfClient:
         self._client_secret = client_secret
         self.api_version = api_version if api_version in ("v3", "v4") else None
         if verify is None:
-            verify = getattr(settings, "PORTAL_CA_BUNDLE", "") or True
-        self.session = _Session(verify, timeout)
+            verify = ca_bundle()
+        self.session = _session(verify, timeout)
         self.max_retries = max_retries
         self.page_size = page_size
         self.max_connections = max(1, min(max_connections, MAX_CONNECTIONS))
