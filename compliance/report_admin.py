@@ -113,7 +113,7 @@ def payload_html(report):
 
 
 def may_operate(request):
-    return tenancy.is_msp_staff(request.user) or tenancy.has_any_membership(request.user, tenancy.OPERATOR)
+    return tenancy.has_any_membership(request.user, tenancy.OPERATOR)  # MSP staff included
 
 
 def confirm(modeladmin, request, queryset, action, title, question, objects):

@@ -297,7 +297,7 @@ class InventoryEventAdmin(ReadOnlyInventoryMixin, admin.ModelAdmin):
         return format_html('<pre style="white-space: pre-wrap; max-height: 40em; overflow: auto">{}</pre>', text)
 
     def has_process_again_permission(self, request):
-        return tenancy.is_msp_staff(request.user) or tenancy.has_any_membership(request.user, tenancy.OPERATOR)
+        return self._may(request, None, tenancy.OPERATOR)
 
     @admin.action(description=_("Process the selected failed or pending webhook events again"),
                   permissions=["process_again"])

@@ -46,7 +46,7 @@ class JamfTenantAdminMixin:
         )
 
     def has_rotate_webhook_secret_permission(self, request):
-        return tenancy.is_msp_staff(request.user) or tenancy.has_any_membership(request.user, tenancy.ADMIN)
+        return self._may(request, None, tenancy.ADMIN)
 
     @admin.action(description=_("Generate a new Jamf webhook secret (shown once)"),
                   permissions=["rotate_webhook_secret"])
