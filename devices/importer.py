@@ -340,6 +340,15 @@ def _find_computer(queryset, jamf_id="", udid="", serial_number=""):
     return None
 
 
+def _advance_check_in(computer_id, when, now):
+    """Move one computer's last check-in to ``when`` unless it holds a newer one (newer timestamp wins)."""
+    return bool(
+        Computer.objects.filter(pk=computer_id)
+        .filter(Q(last_check_in__isnull=True) | Q(last_check_in__lt=when))
+        .update(last_check_in=when, updated_at=now)
+    )
+
+
 def record_check_in(tenant, when, jamf_id="", udid="", serial_number=""):
     """Move a computer's last check-in to ``when`` unless it already holds a newer one.
 
@@ -349,11 +358,7 @@ def record_check_in(tenant, when, jamf_id="", udid="", serial_number=""):
     found = _find_computer(Computer.objects.filter(tenant=tenant).only("id"), jamf_id, udid, serial_number)
     if found is None:
         return None, False
-    changed = (
-        Computer.objects.filter(pk=found.pk)
-        .filter(Q(last_check_in__isnull=True) | Q(last_check_in__lt=when))  # newer timestamp wins
-        .update(last_check_in=when, updated_at=timezone.now())
-    )
+    changed = _advance_check_in(found.pk, when, timezone.now())
     if changed:
         _evaluate(tenant, [found.pk])  # a check-in can move the Mac back from unresponsive
     return found.pk, bool(changed)
@@ -380,13 +385,8 @@ def record_check_ins(tenant, check_ins):
     now = timezone.now()
     with transaction.atomic():
         for jamf_id, computer_id in found.items():
-            when = newest[jamf_id]
-            changed = (
-                Computer.objects.filter(pk=computer_id)
-                .filter(Q(last_check_in__isnull=True) | Q(last_check_in__lt=when))
-                .update(last_check_in=when, updated_at=now)
-            )
-            results[jamf_id] = (computer_id, bool(changed))
+            changed = _advance_check_in(computer_id, newest[jamf_id], now)
+            results[jamf_id] = (computer_id, changed)
             if changed:
                 changed_ids.append(computer_id)
     if changed_ids:
