@@ -42,21 +42,6 @@ class CompanyPortalFilter(admin.SimpleListFilter):
         return queryset
 
 
-class RegistrationFilter(admin.SimpleListFilter):
-    title = _("Entra registration")
-    parameter_name = "registered"
-
-    def lookups(self, request, model_admin):
-        return [("yes", _("Registered")), ("no", _("Not registered"))]
-
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.exclude(entra_device_id="")
-        if self.value() == "no":
-            return queryset.filter(entra_device_id="")
-        return queryset
-
-
 def _counting_queryset(request, model_admin):
     """The rows a filter's counts are taken over: the user's Macs, in the chosen tenant if one is chosen."""
     queryset = model_admin.get_queryset(request)
@@ -168,7 +153,7 @@ class ComputerAdmin(IntuneActionsMixin, ReadOnlyInventoryMixin, admin.ModelAdmin
     list_filter = [
         ("tenant", ScopedTenantFilter), SmartGroupFilter, "compliance_status", FailingRuleFilter, "inventory_state",
         "registration_state", "managed", "filevault_state", "sip", "gatekeeper", CompanyPortalFilter,
-        RegistrationFilter, "architecture", "os_name",
+        "architecture", "os_name",
     ]
     search_fields = ["serial_number", "name", "udid", "entra_device_id", "jamf_id"]
     list_select_related = ["tenant"]
