@@ -10,13 +10,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from compliance.models import CompliancePolicy, ComplianceReport, SyncRun
+from compliance import computer_admin  # noqa: F401 - registers the computer page with its Intune parts
+from compliance.models import CompliancePolicy, ComplianceReport
 from compliance.report_admin import answer_text, confirm, do_resend, may_operate, payload_html, status_html
-from compliance.rules import CODES, COMPUTER, REGISTERED_GROUP, RULES, USER, get_rule
 from devices.models import SMART_GROUPS, ComplianceStatus, Computer, failing_rule_q, smart_group_q
+from devices.rules import CODES, COMPUTER, REGISTERED_GROUP, RULES, USER, get_rule
 from portal import tenancy
 from portal.admin import ScopedTenantFilter, TenantScopedAdminMixin
-from portal.models import Tenant
+from portal.models import SyncRun, Tenant
 
 RULE_FIELDS = [
     "min_os_version", "max_os_version", "min_os_build", "max_os_build", "require_filevault", "require_sip",

@@ -2,11 +2,11 @@
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, transaction
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from compliance.osversion import UnparseableVersion, parse_build, parse_version
-from portal.models import Tenant
+from devices.osversion import UnparseableVersion, parse_build, parse_version
+from portal.models import SyncRun, Tenant  # noqa: F401 - SyncRun moved to portal (shared run bookkeeping); kept importable
 from portal.tenancy import scoped_queryset
 
 
@@ -99,15 +99,6 @@ class CompliancePolicy(models.Model):
     def __str__(self):
         return self.name
 
-    def save(self, *args, **kwargs):
-        super().save(*args, **kwargs)
-        self._queue_evaluation()
-
-    def delete(self, *args, **kwargs):
-        result = super().delete(*args, **kwargs)
-        self._queue_evaluation()
-        return result
-
     def clean(self):
         errors = {}
         versions = {}
@@ -128,13 +119,6 @@ class CompliancePolicy(models.Model):
                 errors[high] = _("The maximum must not be lower than the minimum.")
         if errors:
             raise ValidationError(errors)
-
-    def _queue_evaluation(self):
-        """A policy change re-evaluates its tenant, once the change is committed."""
-        from compliance.tasks import queue_evaluate_tenant
-
-        tenant_id = self.tenant_id
-        transaction.on_commit(lambda: queue_evaluate_tenant(tenant_id))
 
 
 class ComplianceDailySnapshot(models.Model):
@@ -266,43 +250,3 @@ class ComplianceReport(models.Model):
 
     def __str__(self):
         return "%s %s/%s %s" % (self.get_kind_display(), self.computer_id, self.username or "-", self.status)
-
-
-class SyncRun(models.Model):
-    """One background run for a tenant (evaluate, deliver, status poll, provisioning, Jamf pull), for the admin."""
-
-    class Kind(models.TextChoices):
-        EVALUATE = "evaluate", _("Evaluate and queue reports")
-        DELIVER = "deliver", _("Deliver reports")
-        STATUS = "status", _("Read back Intune's status")
-        PROVISION = "provision", _("Provision or deprovision")
-        JAMF_PULL = "jamf_pull", _("Jamf Pro pull")
-
-    class Status(models.TextChoices):
-        RUNNING = "running", _("Running")
-        SUCCEEDED = "succeeded", _("Succeeded")
-        PARTIAL = "partial", _("Partly failed")
-        FAILED = "failed", _("Failed")
-
-    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="sync_runs")
-    kind = models.CharField(max_length=12, choices=Kind.choices)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
-    counters = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-
-    objects = scoped_queryset("tenant").as_manager()
-
-    class Meta:
-        verbose_name = _("sync run")
-        verbose_name_plural = _("sync runs")
-        ordering = ["-started_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "kind", "-started_at"], name="syncrun_tenant_kind")]
-
-    def __str__(self):
-        return "%s %s %s" % (self.get_kind_display(), self.tenant_id, self.started_at)
-
-    @property
-    def duration(self):
-        return (self.finished_at - self.started_at) if self.finished_at else None

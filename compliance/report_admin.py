@@ -343,5 +343,5 @@ def health_html(tenant):
         _("Pending reports"), reports, tenant.pk, h["pending"],
         _("Oldest pending"), oldest,
         _("Failed reports"), reports, tenant.pk, h["failed"],
-        _("Background runs"), reverse("admin:compliance_syncrun_changelist"), tenant.pk, _("sync runs"),
+        _("Background runs"), reverse("admin:portal_syncrun_changelist"), tenant.pk, _("sync runs"),
     )

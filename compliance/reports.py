@@ -11,8 +11,8 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from compliance.models import ComplianceDailySnapshot
-from compliance.rules import CODES
 from devices.models import ComplianceStatus, Computer, InventoryState, Registration, failing_rule_q
+from devices.rules import CODES
 
 SERIES_DAYS = 90
 

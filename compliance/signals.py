@@ -1,6 +1,47 @@
-"""Provision or deprovision a tenant in Intune when its ``intune_enabled`` changes (once committed)."""
+"""How compliance reacts to what other apps announce. Connected in ``ComplianceConfig.ready()``.
 
-from django.db import transaction
+- devices' ``computers_changed``: evaluate those Macs inside the transaction that changed them, so the
+  inventory and its evaluation commit together (a report never pairs new inventory with stale compliance);
+- a compliance policy saved or deleted: re-evaluate its tenant once committed;
+- a tenant's ``intune_enabled`` switched: provision or deprovision it in Intune once committed.
+"""
+
+import logging
+
+from django.db import DatabaseError, transaction
+
+from compliance.evaluation import evaluate_tenant
+from compliance.tasks import provision_task_queue, queue_evaluate_computers, queue_evaluate_tenant
+
+logger = logging.getLogger(__name__)
+
+
+def evaluate_changed_computers(sender, tenant_id, computer_ids, source="", **kwargs):
+    """devices.signals.computers_changed: evaluate the Macs in the sender's transaction.
+
+    A failing evaluation must not undo the inventory (nothing stored is lost): it runs in a savepoint, and on a
+    database error the Macs are evaluated again in the background once the change is committed.
+    """
+    try:
+        with transaction.atomic():
+            evaluate_tenant(tenant_id, computer_ids=computer_ids)
+    except DatabaseError:
+        logger.exception("evaluating %d computers of tenant %s failed; queued again", len(computer_ids), tenant_id)
+        ids = list(computer_ids)
+        transaction.on_commit(lambda: queue_evaluate_computers(tenant_id, ids))
+        return
+    if source == "upload":
+        # An upload queues the changed Macs' reports and their delivery right away.
+        ids = list(computer_ids)
+        transaction.on_commit(lambda: queue_evaluate_computers(tenant_id, ids))
+
+
+def reevaluate_on_policy_change(sender, instance, raw=False, **kwargs):
+    """post_save / post_delete of CompliancePolicy: re-evaluate its tenant, once the change is committed."""
+    if raw:
+        return
+    tenant_id = instance.tenant_id
+    transaction.on_commit(lambda: queue_evaluate_tenant(tenant_id))
 
 
 def remember_intune_enabled(sender, instance, raw=False, **kwargs):
@@ -21,7 +62,5 @@ def provision_on_change(sender, instance, created, raw=False, **kwargs):
     changed = instance.intune_enabled if (created or before is None) else before != instance.intune_enabled
     if not changed:
         return
-    from compliance.tasks import provision_task_queue
-
     tenant_id = instance.pk
     transaction.on_commit(lambda: provision_task_queue(tenant_id))

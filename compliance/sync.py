@@ -4,7 +4,6 @@
 here so a test, the ``sync_intune`` command and the admin call the same code.
 """
 
-import contextlib
 import datetime
 import logging
 
@@ -15,45 +14,16 @@ from django.utils import timezone
 
 from compliance.delivery import apply_provisioning, deliver_tenant, due, poll_status, release_expired_leases
 from compliance.intune.errors import IntuneError
-from compliance.models import ComplianceReport, SyncRun
+from compliance.models import ComplianceReport
 from compliance.outbox import queue_reports
-from portal.models import Tenant
+from portal.models import SyncRun, Tenant
+from portal.runs import record_run
 
 logger = logging.getLogger(__name__)
 
 Status = ComplianceReport.Status
 Reason = ComplianceReport.Reason
 INCREMENTAL_OVERLAP = datetime.timedelta(minutes=2)  # re-read a little before the last run: the outbox is idempotent
-
-
-@contextlib.contextmanager
-def record_run(tenant_id, kind, keep_if_idle=True):
-    """Record a SyncRun around a block; the block fills ``run.counters`` and may set ``run.error``.
-
-    An exception marks the run failed (and is raised again). ``keep_if_idle=False`` deletes a run that
-    did nothing, so the every-minute runs do not bury the ones that matter.
-    """
-    run = SyncRun.objects.create(tenant_id=tenant_id, kind=kind, started_at=timezone.now())
-    try:
-        yield run
-    except Exception as exc:
-        run.status = SyncRun.Status.FAILED
-        if isinstance(exc, IntuneError):
-            run.error = "%s %s\n%s" % (exc.problem.message, exc.problem.advice, exc.problem.detail)
-        else:
-            run.error = "%s: %s" % (type(exc).__name__, exc)
-        run.finished_at = timezone.now()
-        run.save()
-        raise
-    run.finished_at = timezone.now()
-    if not run.status or run.status == SyncRun.Status.RUNNING:
-        run.status = SyncRun.Status.PARTIAL if run.error else SyncRun.Status.SUCCEEDED
-    if not keep_if_idle and not run.error and not any(
-        value for key, value in run.counters.items() if isinstance(value, int) and key != "pairs"
-    ):
-        run.delete()
-        return
-    run.save()
 
 
 def enabled_tenants():

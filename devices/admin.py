@@ -1,18 +1,15 @@
-"""Admin for Macs, their user accounts and the raw inventory events (all read-only: Jamf Pro owns them)."""
+"""Admin for Macs, their user accounts and the raw inventory events (all read-only: Jamf Pro owns them).
+
+The computer page's Intune parts (history per user, retire / re-send / delete, the live explanation of failed
+rules) are added by ``compliance.computer_admin``, which registers its subclass in place of this one: devices
+never imports compliance (docs/architecture.md).
+"""
 
 from django.contrib import admin
 from django.db.models import Count, Q
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from compliance.report_admin import (
-    IntuneActionsMixin,
-    delete_in_entra_and_intune,
-    history_html,
-    resend_to_intune,
-    retire_in_intune,
-)
-from compliance.rules import CODES, describe, get_rule
 from devices.models import (
     RULE_CODE_RE,
     SMART_GROUPS,
@@ -23,6 +20,7 @@ from devices.models import (
     failing_rule_q,
     smart_group_q,
 )
+from devices.rules import CODES, describe, get_rule
 from portal import tenancy
 from portal.admin import ScopedTenantFilter, TenantScopedAdminMixin
 
@@ -145,7 +143,7 @@ class UserAccountInline(ReadOnlyInventoryMixin, admin.TabularInline):
 
 
 @admin.register(Computer)
-class ComputerAdmin(IntuneActionsMixin, ReadOnlyInventoryMixin, admin.ModelAdmin):
+class ComputerAdmin(ReadOnlyInventoryMixin, admin.ModelAdmin):
     list_display = [
         "name", "serial_number", "tenant", "model", "os_version", "last_check_in", "company_portal",
         "registration_state", "inventory_state", "compliance", "failed_rule_titles",
@@ -161,8 +159,7 @@ class ComputerAdmin(IntuneActionsMixin, ReadOnlyInventoryMixin, admin.ModelAdmin
     show_full_result_count = False
     date_hierarchy = None
     inlines = [UserAccountInline]
-    readonly_fields = ["failed_rules_explained", "intune_logs"]
-    actions = [retire_in_intune, resend_to_intune, delete_in_entra_and_intune]
+    readonly_fields = ["failed_rules_explained"]
     fieldsets = [
         (None, {"fields": ["tenant", "name", "jamf_id", "udid", "serial_number", "managed", "retired_at"]}),
         (
@@ -200,7 +197,6 @@ class ComputerAdmin(IntuneActionsMixin, ReadOnlyInventoryMixin, admin.ModelAdmin
             },
         ),
         (_("User and location"), {"fields": ["username", "user_email"]}),
-        (_("macOS Intune Integration Logs"), {"fields": ["intune_logs"]}),
     ]
 
     @admin.display(description=_("Company Portal"), boolean=True, ordering="company_portal_version")
@@ -217,27 +213,10 @@ class ComputerAdmin(IntuneActionsMixin, ReadOnlyInventoryMixin, admin.ModelAdmin
     def failed_rule_titles(self, obj):
         return ", ".join(str(rule.title) for rule in describe(obj.failed_rules)) or "-"
 
-    @admin.display(description=_("reports to Intune, per user"))
-    def intune_logs(self, obj):
-        """What was sent to Intune for each user of this Mac, when, and Intune's answer."""
-        return history_html(obj)
-
     @admin.display(description=_("failed rules"))
     def failed_rules_explained(self, obj):
-        """The stored failed rules with their sentences and remedies, and what exactly failed (evaluated live)."""
-        from compliance.evaluation import explain
-
-        live = explain(obj)
-        details = {}
-        for failure in live.failures:
-            details.setdefault(failure.code, failure.detail)
-        html = failed_rules_html(obj.failed_rules, details)
-        if obj.evaluated_at and live.failed_codes != sorted(obj.failed_rules, key=CODES.index):
-            html = format_html(
-                "{}<p class=\"help\">{}</p>", html,
-                _("The inventory or the policies changed since the last evaluation; a re-evaluation is pending."),
-            )
-        return html
+        """The stored failed rules with their sentences and remedies."""
+        return failed_rules_html(obj.failed_rules)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from devices.jamf.mapping import MappingError, map_computer_record
 from devices.models import Computer, UserAccount
+from devices.signals import announce_computers_changed
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +130,11 @@ def iter_records(stream):
 # Upserting
 
 
-def import_records(tenant, records, batch_size=500, progress=None, keep_outcomes=False):
+def import_records(tenant, records, batch_size=500, progress=None, keep_outcomes=False, source="import"):
     """Import an iterable of records into ``tenant``; returns an :class:`ImportResult`.
+
+    The Macs a batch changed are announced (``devices.signals.computers_changed``, with ``source``) inside the
+    batch's transaction, so their evaluation commits with them.
 
     ``progress(n)`` is called after each batch with the number of records it held.
     """
@@ -150,18 +154,18 @@ def import_records(tenant, records, batch_size=500, progress=None, keep_outcomes
         batch.append((index, record))
         index += 1
         if len(batch) >= batch_size:
-            _import_batch(tenant, batch, result, keep_outcomes)
+            _import_batch(tenant, batch, result, keep_outcomes, source)
             if progress:
                 progress(len(batch))
             batch = []
     if batch:
-        _import_batch(tenant, batch, result, keep_outcomes)
+        _import_batch(tenant, batch, result, keep_outcomes, source)
         if progress:
             progress(len(batch))
     return result
 
 
-def _import_batch(tenant, batch, result, keep_outcomes):
+def _import_batch(tenant, batch, result, keep_outcomes, source):
     mapped = {}
     for index, record in batch:
         try:
@@ -183,17 +187,16 @@ def _import_batch(tenant, batch, result, keep_outcomes):
         return
     try:
         with transaction.atomic():
-            outcomes = _upsert(tenant, list(mapped.values()))
+            outcomes = _upsert_and_announce(tenant, list(mapped.values()), source)
     except (IntegrityError, DatabaseError) as exc:
         logger.info("batch import into %s failed (%s); retrying record by record", tenant.slug, exc.__class__.__name__)
         outcomes = []
         for entry in mapped.values():
             try:
                 with transaction.atomic():
-                    outcomes.extend(_upsert(tenant, [entry]))
+                    outcomes.extend(_upsert_and_announce(tenant, [entry], source))
             except (IntegrityError, DatabaseError) as exc:
                 outcomes.append((entry[0], entry[1].jamf_id, "rejected", _db_reason(exc), None))
-    batch_changed = []
     for index, jamf_id, outcome, reason, computer_id in sorted(outcomes):
         if outcome == "rejected":
             _reject(result, index, jamf_id, reason, keep_outcomes)
@@ -201,20 +204,15 @@ def _import_batch(tenant, batch, result, keep_outcomes):
             _count(result, index, jamf_id, outcome, keep_outcomes)
             if outcome in ("created", "updated"):
                 result.changed_ids.append(computer_id)
-                batch_changed.append(computer_id)
-    if batch_changed:
-        _evaluate(tenant, batch_changed)
 
 
-def _evaluate(tenant, computer_ids):
-    """Re-evaluate the computers a committed batch changed (a few queries per batch, not per Mac)."""
-    from compliance.evaluation import evaluate_tenant
-
-    try:
-        evaluate_tenant(tenant.pk, computer_ids=computer_ids)
-    except DatabaseError:
-        # The inventory is committed; the next change or a tenant re-evaluation evaluates these Macs.
-        logger.exception("evaluating %d computers of %s after import failed", len(computer_ids), tenant.slug)
+def _upsert_and_announce(tenant, entries, source):
+    """Write entries and announce the Macs they changed, in the caller's transaction (the receivers' writes, such as
+    the evaluation, commit with the inventory)."""
+    outcomes = _upsert(tenant, entries)
+    changed = [computer_id for _, _, outcome, _, computer_id in outcomes if outcome in ("created", "updated")]
+    announce_computers_changed(tenant.pk, changed, source)
+    return outcomes
 
 
 def _newer(a, b):
@@ -358,9 +356,10 @@ def record_check_in(tenant, when, jamf_id="", udid="", serial_number=""):
     found = _find_computer(Computer.objects.filter(tenant=tenant).only("id"), jamf_id, udid, serial_number)
     if found is None:
         return None, False
-    changed = _advance_check_in(found.pk, when, timezone.now())
-    if changed:
-        _evaluate(tenant, [found.pk])  # a check-in can move the Mac back from unresponsive
+    with transaction.atomic():
+        changed = _advance_check_in(found.pk, when, timezone.now())
+        if changed:  # a check-in can move the Mac back from unresponsive
+            announce_computers_changed(tenant.pk, [found.pk], "check_in")
     return found.pk, bool(changed)
 
 
@@ -389,8 +388,7 @@ def record_check_ins(tenant, check_ins):
             results[jamf_id] = (computer_id, changed)
             if changed:
                 changed_ids.append(computer_id)
-    if changed_ids:
-        _evaluate(tenant, changed_ids)  # a check-in can move a Mac back from unresponsive
+        announce_computers_changed(tenant.pk, changed_ids, "check_in")  # a check-in can end "unresponsive"
     return results
 
 
@@ -399,15 +397,21 @@ def apply_summary(tenant, summary, when, jamf_id=""):
 
     Only the fields present are written. An update older than the stored inventory is ``stale``.
     The stored source hash is cleared, so the next full record is always written in full. Returns
-    ``(outcome, computer_id, reason)`` with outcome created, updated, unchanged, stale or rejected.
+    ``(outcome, computer_id, reason)`` with outcome created, updated, unchanged, stale or rejected. A change is
+    announced in its transaction, so the Mac's evaluation commits with it.
     """
     try:
-        outcome, computer_id, reason = _apply_summary(tenant, summary, when, jamf_id)
+        return _apply_summary_and_announce(tenant, summary, when, jamf_id)
     except IntegrityError:
         # Another worker created the same Mac a moment ago (two events about a new Mac): now it is an update.
+        return _apply_summary_and_announce(tenant, summary, when, jamf_id)
+
+
+def _apply_summary_and_announce(tenant, summary, when, jamf_id):
+    with transaction.atomic():
         outcome, computer_id, reason = _apply_summary(tenant, summary, when, jamf_id)
-    if outcome in ("created", "updated"):
-        _evaluate(tenant, [computer_id])
+        if outcome in ("created", "updated"):
+            announce_computers_changed(tenant.pk, [computer_id], "webhook")
     return outcome, computer_id, reason
 
 

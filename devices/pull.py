@@ -19,12 +19,15 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
-from devices.importer import _evaluate as evaluate_computers  # the importer's re-evaluation hook
 from devices.importer import import_records
 from devices.jamf.client import JamfClient, JamfError, report_date_filter
 from devices.models import Computer, InventoryEvent
+from devices.signals import announce_computers_changed
+from portal.models import SyncRun
+from portal.runs import record_run
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +87,6 @@ def pull_inventory(tenant, full=False, client=None, since=None, batch_size=None)
     runs) and as an ``api_pull`` InventoryEvent whose body is the summary; the start of the last
     successful one is the next incremental pull's watermark.
     """
-    from compliance.models import SyncRun
-    from compliance.sync import record_run
-
     result = PullResult(mode="full" if full else "incremental")
     with record_run(tenant.pk, SyncRun.Kind.JAMF_PULL) as sync_run:
         _pull(tenant, result, full, client, since, batch_size)
@@ -190,9 +190,9 @@ def _reconcile(tenant, seen, result):
     now = timezone.now()
     for start in range(0, len(gone), CHUNK):
         chunk = gone[start:start + CHUNK]
-        # The source hash is cleared so the full record is written again if the Mac comes back.
-        Computer.objects.filter(pk__in=chunk, managed=True).update(managed=False, source_hash="", updated_at=now)
+        with transaction.atomic():  # marked and announced together: now deactivated, evaluated as such
+            # The source hash is cleared so the full record is written again if the Mac comes back.
+            Computer.objects.filter(pk__in=chunk, managed=True).update(managed=False, source_hash="", updated_at=now)
+            announce_computers_changed(tenant.pk, chunk, "reconcile")
     result.unmanaged = len(gone)
     result.changed_ids.extend(gone)
-    for start in range(0, len(gone), CHUNK):
-        evaluate_computers(tenant, gone[start:start + CHUNK])  # now deactivated

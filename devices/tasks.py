@@ -2,7 +2,7 @@
 
 Tasks take IDs and call plain functions. Every task is safe to run twice: an event that is no
 longer pending (or failed) is left alone, writes are upserts with a "newer timestamp wins" guard.
-The writes go through ``devices.importer``, which re-evaluates the computers it changed.
+The writes go through ``devices.importer``, which announces the computers it changed (``devices.signals``).
 """
 
 import datetime

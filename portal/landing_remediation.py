@@ -2,7 +2,7 @@
 
 The rules come from the tenant's enabled compliance policies, merged into the strictest
 requirement per rule (``compliance.evaluation.Requirements``), in the catalogue's order
-(``compliance.rules``); a tenant without policies gets a generic list. The result is cached per
+(``devices.rules``); a tenant without policies gets a generic list. The result is cached per
 tenant and language like the tenant's landing settings, and a policy save clears it, so the page
 costs no query.
 """
@@ -182,7 +182,7 @@ def _policy_remediation(tenant_id):
     try:
         from compliance.evaluation import Requirements
         from compliance.models import CompliancePolicy
-        from compliance.rules import CODES
+        from devices.rules import CODES
     except ImportError:
         return []
     requirements = Requirements.from_policies(CompliancePolicy.objects.filter(tenant_id=tenant_id, enabled=True))

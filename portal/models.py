@@ -212,3 +212,46 @@ class Membership(models.Model):
         return "%s: %s in %s" % (self.user, self.role, self.tenant)
 
 
+class SyncRun(models.Model):
+    """One background run for a tenant (evaluate, deliver, status poll, provisioning, Jamf pull), for the admin.
+
+    Shared bookkeeping of every app's background work (``portal.runs.record_run``), so it lives in portal: devices
+    and compliance both record runs without importing each other. The table keeps its first name.
+    """
+
+    class Kind(models.TextChoices):
+        EVALUATE = "evaluate", _("Evaluate and queue reports")
+        DELIVER = "deliver", _("Deliver reports")
+        STATUS = "status", _("Read back Intune's status")
+        PROVISION = "provision", _("Provision or deprovision")
+        JAMF_PULL = "jamf_pull", _("Jamf Pro pull")
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        PARTIAL = "partial", _("Partly failed")
+        FAILED = "failed", _("Failed")
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="sync_runs")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counters = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    objects = scoped_queryset("tenant").as_manager()
+
+    class Meta:
+        db_table = "compliance_syncrun"
+        verbose_name = _("sync run")
+        verbose_name_plural = _("sync runs")
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "kind", "-started_at"], name="syncrun_tenant_kind")]
+
+    def __str__(self):
+        return "%s %s %s" % (self.get_kind_display(), self.tenant_id, self.started_at)
+
+    @property
+    def duration(self):
+        return (self.finished_at - self.started_at) if self.finished_at else None

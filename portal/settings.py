@@ -311,7 +311,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "InventoryEventStatusEnum": "devices.models.InventoryEvent.Status",
         "ComplianceReportStatusEnum": "compliance.models.ComplianceReport.Status",
-        "SyncRunStatusEnum": "compliance.models.SyncRun.Status",
+        "SyncRunStatusEnum": "portal.models.SyncRun.Status",
     },
 }
 

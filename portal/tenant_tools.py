@@ -153,7 +153,7 @@ class TenantToolsAdminMixin:
         return reverse("admin:%s_%s_change" % (self.opts.app_label, self.opts.model_name), args=[tenant.pk])
 
     def _runs_link(self, tenant):
-        url = "%s?%s" % (reverse("admin:compliance_syncrun_changelist"), urlencode({"tenant__id__exact": tenant.pk}))
+        url = "%s?%s" % (reverse("admin:portal_syncrun_changelist"), urlencode({"tenant__id__exact": tenant.pk}))
         return format_html('<a href="{}">{}</a>', url, _("Background runs"))
 
     def _confirm_or_perform(self, request, object_id, role, title, question, details, perform):

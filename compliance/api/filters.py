@@ -2,9 +2,10 @@
 
 import django_filters
 
-from compliance.models import CompliancePolicy, ComplianceReport, SyncRun
+from compliance.models import CompliancePolicy, ComplianceReport
 from devices.api.filters import DateTimeRangeFilter, IdChoiceFilter, TenantSlugFilter
 from devices.models import Computer
+from portal.models import SyncRun
 
 
 class CompliancePolicyFilterSet(django_filters.FilterSet):

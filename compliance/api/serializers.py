@@ -3,8 +3,9 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from compliance.models import CompliancePolicy, ComplianceReport, SyncRun
+from compliance.models import CompliancePolicy, ComplianceReport
 from portal.api.fields import TenantField
+from portal.models import SyncRun
 
 
 class CompliancePolicySerializer(serializers.ModelSerializer):

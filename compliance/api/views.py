@@ -1,18 +1,20 @@
-"""Compliance policies (CRUD) and the compliance report: a per-tenant summary, or the Macs as streamed CSV."""
+"""Compliance policies (CRUD), the compliance report (a per-tenant summary, or the Macs as streamed CSV), and the
+Intune actions on a Mac (retire, resend, history)."""
 
 import csv
 
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from compliance import reports
+from compliance import reports, sync
 from compliance.api.filters import CompliancePolicyFilterSet, ComplianceReportFilterSet, SyncRunFilterSet
 from compliance.api.renderers import CSVRenderer
 from compliance.api.serializers import (
@@ -21,15 +23,18 @@ from compliance.api.serializers import (
     ComplianceSummarySerializer,
     SyncRunSerializer,
 )
-from compliance.models import CompliancePolicy, ComplianceReport, SyncRun
-from compliance.rules import describe, get_rule
+from compliance.models import CompliancePolicy, ComplianceReport
+from compliance.tasks import queue_deliver
+from devices.api import views as devices_views
 from devices.api.filters import ComputerFilterSet
-from devices.api.serializers import INVENTORY_STATE_NAMES
+from devices.api.serializers import INVENTORY_STATE_NAMES, ComputerSerializer
 from devices.api.views import ComputerSearch
 from devices.models import Computer
+from devices.rules import describe, get_rule
 from portal import tenancy
+from portal.api.pagination import CursorPagination
 from portal.api.viewsets import ScopedGenericViewSet, ScopedModelViewSet, ScopedReadOnlyViewSet
-from portal.models import Tenant
+from portal.models import SyncRun, Tenant
 
 
 class CompliancePolicyViewSet(ScopedModelViewSet):
@@ -189,3 +194,52 @@ class ReportViewSet(ScopedGenericViewSet):
         response["Cache-Control"] = "no-store"
         return response
 
+
+
+def _history_page_schema():
+    return inline_serializer("PaginatedComputerHistory", {
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": ComplianceReportSerializer(many=True),
+    })
+
+
+class ComputerViewSet(devices_views.ComputerViewSet):
+    """Macs of the tenants you may see, with their users and their evaluated state; retire, re-send and the
+    history of what was sent to Intune. (The list and detail come from devices; the Intune actions are here.)"""
+
+    @extend_schema(request=None, responses={200: ComputerSerializer})
+    @action(detail=True, methods=["post"], required_role=tenancy.OPERATOR)
+    def retire(self, request, pk=None):
+        """Retire the Mac: no longer managed, so it is reported to Intune as deactivated (state 1)."""
+        computer = self.get_object()
+        sync.retire(computer.tenant_id, [computer.pk], requested_by=request.user.get_username())
+        _queue_delivery(computer.tenant_id)
+        return Response(self.get_serializer(self.get_queryset().get(pk=computer.pk)).data)
+
+    @extend_schema(responses=_history_page_schema(), parameters=[
+        OpenApiParameter("cursor", OpenApiTypes.STR, description="The pagination cursor (from next / previous)."),
+        OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page (capped)."),
+    ])
+    @action(detail=True, methods=["get"], required_role=tenancy.VIEWER, filter_backends=[])
+    def history(self, request, pk=None):
+        """What was sent to Intune for this Mac (per user) and Intune's answer, newest first."""
+        computer = self.get_object()
+        reports = ComplianceReport.objects.filter(computer_id=computer.pk).select_related("tenant")
+        paginator = CursorPagination(ordering="-id")
+        page = paginator.paginate_queryset(reports, request, view=self)
+        data = ComplianceReportSerializer(page, many=True, context=self.get_serializer_context()).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"], required_role=tenancy.OPERATOR)
+    def resend(self, request, pk=None):
+        """Send the Mac's current state to Intune again: a fresh report per registered user, delivered soon."""
+        computer = self.get_object()
+        result = sync.resend(computer.tenant_id, [computer.pk], requested_by=request.user.get_username())
+        _queue_delivery(computer.tenant_id)
+        return Response({"queued": result.counters}, status=status.HTTP_202_ACCEPTED)
+
+
+def _queue_delivery(tenant_id):
+    transaction.on_commit(lambda: queue_deliver(tenant_id))

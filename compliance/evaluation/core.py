@@ -7,9 +7,9 @@ from typing import NamedTuple
 
 from django.utils import timezone
 
-from compliance.osversion import UnparseableVersion, parse_build, parse_version
-from compliance.rules import get_rule, sort_codes
 from devices.models import ComplianceStatus, InventoryState, Registration
+from devices.osversion import UnparseableVersion, parse_build, parse_version
+from devices.rules import get_rule, sort_codes
 
 COMPLIANT = ComplianceStatus.COMPLIANT.value
 NOT_COMPLIANT = ComplianceStatus.NOT_COMPLIANT.value

@@ -201,6 +201,10 @@ class IntuneError(Exception):
     retry_after = property(lambda self: self.problem.retry_after)
     detail = property(lambda self: self.problem.detail)
 
+    def run_error(self):
+        """What a failed SyncRun stores (portal.runs): the message, the advice and the scrubbed detail."""
+        return "%s %s\n%s" % (self.problem.message, self.problem.advice, self.problem.detail)
+
 
 def problem(code, detail="", **extra):
     message, advice = PROBLEMS[code]

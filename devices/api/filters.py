@@ -9,9 +9,9 @@ from django_filters import fields as filter_fields
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from compliance.osversion import UnparseableVersion, is_valid_version, parse_version
-from compliance.rules import CODES
 from devices.models import SMART_GROUPS, ComplianceStatus, Computer, InventoryEvent, InventoryState, Registration
+from devices.osversion import UnparseableVersion, is_valid_version, parse_version
+from devices.rules import CODES
 from portal.models import Tenant
 
 NOT_EVALUATED = "not_evaluated"

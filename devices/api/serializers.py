@@ -7,8 +7,8 @@ from django.utils.translation import get_language
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from compliance.rules import describe
 from devices.models import Computer, InventoryEvent, InventoryState, UserAccount
+from devices.rules import describe
 from portal.api.fields import TenantField
 
 INVENTORY_STATE_NAMES = {state.value: state.name.lower() for state in InventoryState}
@@ -23,7 +23,7 @@ class FailedRuleSerializer(serializers.Serializer):
 
 @extend_schema_field(FailedRuleSerializer(many=True))
 class FailedRulesField(serializers.Field):
-    """Stored rule codes, each with its sentence for people and the Jamf Pro remedy (compliance.rules)."""
+    """Stored rule codes, each with its sentence for people and the Jamf Pro remedy (devices.rules)."""
 
     def __init__(self, **kwargs):
         kwargs["read_only"] = True

@@ -9,7 +9,6 @@ import io
 import logging
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.response import Response
@@ -72,7 +71,8 @@ def handle_upload(request, tenant):
         return Response({"event": event.pk, "detail": decode_error}, status=status.HTTP_400_BAD_REQUEST)
 
     result = import_records(
-        tenant, iter_records(io.BytesIO(body)), batch_size=settings.IMPORT_BATCH_SIZE, keep_outcomes=True
+        tenant, iter_records(io.BytesIO(body)), batch_size=settings.IMPORT_BATCH_SIZE, keep_outcomes=True,
+        source="upload",  # the changed Macs are announced (devices.signals); compliance evaluates and reports them
     )
     results = [
         {"index": index, "jamf_id": jamf_id, "outcome": outcome, "reason": reason}
@@ -95,8 +95,6 @@ def handle_upload(request, tenant):
         final = InventoryEvent.Status.PROCESSED
     computer_id = result.changed_ids[0] if len(results) == 1 and result.changed_ids else None
     _finish(event, final, "\n".join(errors), computer_id=computer_id)
-    if result.changed_ids:
-        queue_evaluation(tenant.pk, result.changed_ids)
 
     return Response(
         {
@@ -115,20 +113,3 @@ def _finish(event, status_value, error, computer_id=None):
     event.processed_at = timezone.now()
     event.computer_id = computer_id
     event.save(update_fields=["status", "error", "processed_at", "computer"])
-
-
-def queue_evaluation(tenant_id, computer_ids):
-    """Re-evaluate the computers that changed, in the background, once the import is committed."""
-    ids = list(computer_ids)
-    try:
-        from compliance.tasks import queue_evaluate_computers
-    except ImportError:
-        from django_q.tasks import async_task
-
-        def queue_evaluate_computers(tenant_id, ids):
-            return async_task(
-                "compliance.evaluation.evaluate_tenant", tenant_id, ids,
-                task_name="evaluate %d computers of tenant %s" % (len(ids), tenant_id), group="compliance-evaluate",
-            )
-
-    transaction.on_commit(lambda: queue_evaluate_computers(tenant_id, ids))

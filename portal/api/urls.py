@@ -9,8 +9,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework import routers
 from rest_framework.routers import DefaultRouter
 
-from compliance.api.views import CompliancePolicyViewSet, ComplianceReportViewSet, ReportViewSet, SyncRunViewSet
-from devices.api.views import ComputerViewSet, InventoryEventViewSet
+from compliance.api.views import (
+    CompliancePolicyViewSet,
+    ComplianceReportViewSet,
+    ComputerViewSet,
+    ReportViewSet,
+    SyncRunViewSet,
+)
+from devices.api.views import InventoryEventViewSet
 from portal.api.permissions import IsAuthenticatedUser
 from portal.api.views import ClientSecretViewSet, TenantViewSet, TokenViewSet
 

@@ -7,8 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from django_q.models import OrmQ
 
-from compliance.models import SyncRun
-from portal.models import Tenant
+from portal.models import SyncRun, Tenant
 from tests.compliance.intune_helpers import connect, microsoft
 from tests.conftest import member
 

@@ -19,12 +19,13 @@ from knox.models import AuthToken
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
-from compliance.models import CompliancePolicy, ComplianceReport, SyncRun
+from compliance.models import CompliancePolicy, ComplianceReport
 from devices.jamf.samples import make_record
 from devices.models import InventoryEvent
 from portal import tenancy
 from portal.api.urls import router
 from portal.api.views import optional
+from portal.models import SyncRun
 from tests.api.conftest import token_client
 from tests.conftest import member
 from tests.factories import ClientSecretFactory, ComputerFactory, TenantFactory, UserFactory

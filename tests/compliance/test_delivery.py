@@ -13,10 +13,11 @@ from compliance.delivery import (
     poll_status,
     release_expired_leases,
 )
-from compliance.models import ComplianceReport, SyncRun
+from compliance.models import ComplianceReport
 from compliance.outbox import queue_reports
 from compliance.sync import deliver, poll, provision, retire, tenant_health
 from devices.models import Computer
+from portal.models import SyncRun
 from tests.compliance.intune_helpers import microsoft
 from tests.compliance.sync_helpers import drain, registered_macs, statuses
 

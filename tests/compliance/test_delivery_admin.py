@@ -4,9 +4,10 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.utils import timezone
 
-from compliance.models import ComplianceReport, SyncRun
+from compliance.models import ComplianceReport
 from compliance.outbox import queue_reports
 from devices.models import Computer
+from portal.models import SyncRun
 from tests.compliance.intune_helpers import microsoft
 from tests.compliance.sync_helpers import drain, registered_macs, statuses
 from tests.conftest import member
@@ -131,7 +132,7 @@ def test_tenant_health_and_sync_runs(client, simulator, intune_tenant, admin_a):
 
     assert "Last successful delivery" in page and "Pending reports" in page
     assert ">2</a>" in page and "42 min" in page
-    runs = client.get("/admin/compliance/syncrun/").content.decode()
+    runs = client.get("/admin/portal/syncrun/").content.decode()
     assert "answered with a server error" in runs
 
 

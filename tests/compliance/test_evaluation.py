@@ -13,8 +13,8 @@ from compliance.evaluation import (
     user_failures,
 )
 from compliance.models import CompliancePolicy
-from compliance.rules import CODES, RULES, describe, get_rule
 from devices.models import Computer, UserAccount
+from devices.rules import CODES, RULES, describe, get_rule
 from portal.models import Tenant
 
 NOW = datetime.datetime(2026, 3, 10, 12, 0, 0, tzinfo=datetime.UTC)

@@ -19,10 +19,11 @@ from django.utils import timezone
 
 from compliance.delivery import deliver_tenant
 from compliance.intune.client import IntuneClient, clear_caches
-from compliance.models import ComplianceReport, SyncRun
+from compliance.models import ComplianceReport
 from compliance.outbox import queue_reports
 from compliance.sync import deliver
 from devices.models import UserAccount
+from portal.models import SyncRun
 from tests.compliance.intune_helpers import microsoft
 from tests.compliance.sync_helpers import applied_once, drain, enable, registered_macs, statuses
 from tests.factories import TenantFactory

@@ -6,7 +6,8 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from compliance.models import ComplianceReport, SyncRun
+from compliance.models import ComplianceReport
+from portal.models import SyncRun
 from tests.compliance.intune_helpers import microsoft
 from tests.compliance.sync_helpers import registered_macs, statuses
 

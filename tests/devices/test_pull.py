@@ -5,10 +5,10 @@ import json
 
 from django.utils import timezone
 
-from compliance.models import SyncRun
 from devices import tasks
 from devices.models import Computer, InventoryEvent
 from devices.pull import OVERLAP, pull_inventory
+from portal.models import SyncRun
 from tests.devices.jamf_helpers import client_for, connect
 from tests.factories import ComputerFactory
 

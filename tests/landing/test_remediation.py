@@ -5,7 +5,7 @@ import html
 import pytest
 
 from compliance.models import CompliancePolicy
-from compliance.rules import RULES
+from devices.rules import RULES
 from portal import landing_remediation
 from tests.factories import TenantFactory
 

@@ -5,6 +5,9 @@ returned by the REST API, shown on the landing pages and sent in report payloads
 rename or reuse one. The remedies follow the best practice of Jamf's Intune integration guide
 (seed summary, step 7): enforce each Intune rule with a Jamf Pro configuration profile or policy
 scoped to the smart group of Macs that have Company Portal and an Entra device ID.
+
+It lives in devices beside the fields that store the codes, so every page that shows a Mac can describe them;
+compliance's evaluation (which decides them) imports it from here (docs/architecture.md).
 """
 
 from dataclasses import dataclass

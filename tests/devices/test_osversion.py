@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from compliance.osversion import OSVersion, UnparseableVersion, parse_build, parse_version
+from devices.osversion import OSVersion, UnparseableVersion, parse_build, parse_version
 
 ORDERED_VERSIONS = ["10.9", "10.10", "10.12.4", "10.15.7", "11", "11.0.1", "12.7.6", "13.4.1", "13.4.1 (a)",
                     "13.4.1 (c)", "13.5", "14.7.1", "14.7.1 (a)", "14.7.2", "15.0", "15.0.1", "15.1", "26.0"]
