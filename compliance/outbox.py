@@ -12,6 +12,9 @@ ID, design section 5) a pending :class:`~compliance.models.ComplianceReport` is 
 - its last report failed longer ago than ``INTUNE_RETRY_FAILED_AFTER_HOURS`` (an operator can re-send
   sooner).
 
+A pair whose Mac lacks what a well-formed report needs (``payloads.hold_reason``: no check-in nor report
+date, no macOS version) is held back and counted (``held_<code>``) instead.
+
 A newer pending report supersedes an older pending one of the same pair that was never sent (a row
 that was already sent keeps its message, so a resend stays the same PUT; Intune orders the two by
 ``LastUpdateTime``). The work is set-based: Macs are read in chunks by primary key, so the queries
@@ -29,7 +32,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from compliance.intune.payloads import entities_for, payload_hash
+from compliance.intune.payloads import entities_for, hold_reason, payload_hash
 from compliance.models import ComplianceReport
 from devices.models import Computer, UserAccount
 from portal.models import ReportingMode, Tenant
@@ -45,8 +48,8 @@ SENT = (Status.ACCEPTED, Status.COMPLETED)
 # What the payload builders read (compliance/intune/payloads.py), loaded as named tuples rather than model
 # instances: at 100,000 Macs building instances and parsing unused dates costs more than the rest together.
 PARTNER_COMPUTER_FIELDS = (
-    "id", "name", "serial_number", "udid", "entra_device_id", "last_check_in", "os_name", "os_version",
-    "inventory_state",
+    "id", "name", "serial_number", "udid", "entra_device_id", "last_check_in", "last_inventory_update", "os_name",
+    "os_version", "inventory_state",
 )
 PARTNER_USER_FIELDS = ("id", "computer_id", "username", "entra_device_id", "entra_user_id", "compliance_status")
 LATEST_FIELDS = (
@@ -66,12 +69,14 @@ class OutboxResult:
     unchanged: int = 0
     skipped: str = ""
     reasons: Counter = field(default_factory=Counter)
+    held: Counter = field(default_factory=Counter)  # pairs not reported, by payloads.HOLD_REASONS code
 
     @property
     def counters(self):
         counters = {"pairs": self.pairs, "created": self.created, "superseded": self.superseded,
                     "unchanged": self.unchanged}
         counters.update({"reason_%s" % key: value for key, value in sorted(self.reasons.items())})
+        counters.update({"held_%s" % key: value for key, value in sorted(self.held.items())})
         if self.skipped:
             counters["skipped"] = self.skipped
         return counters
@@ -188,6 +193,8 @@ def queue_reports(tenant_id, computer_ids=None, since=None, now=None, force=Fals
                          reason, requested_by, dry_run, on_payload, result)
     if result.created:
         logger.info("tenant %s: %d reports queued %s", tenant.slug, result.created, dict(result.reasons))
+    if result.held:
+        logger.info("tenant %s: registered Macs held back from Intune %s", tenant.slug, dict(result.held))
     return result
 
 
@@ -210,6 +217,10 @@ def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_aft
     for user in users:
         computer = by_id[user.computer_id]
         result.pairs += 1
+        held = hold_reason(computer)
+        if held is not None:  # a report would carry an empty value: wait for Jamf Pro to supply it
+            result.held[held] += 1
+            continue
         state = computer.inventory_state
         entities = entities_for(guid, computer, user, state, user.compliance_status, now, inventory_mode)
         digest = payload_hash(entities)

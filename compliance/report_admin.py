@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from compliance.intune.payloads import HOLD_REASONS, hold_reason
 from compliance.models import ComplianceReport
 from portal import tenancy
 
@@ -57,20 +58,32 @@ def answer_text(report):
     return "-"
 
 
+def _registered(computer):
+    """Whether one of the Mac's users finished Entra registration (only such Macs are reported, design §5)."""
+    users = computer.user_accounts.exclude(entra_user_id="")
+    if not computer.entra_device_id:
+        users = users.exclude(entra_device_id="")
+    return users.exists()
+
+
 def history_html(computer):
     """The computer's reports per user, newest first: what was sent, when, and Intune's answer."""
     rows = list(
         ComplianceReport.objects.filter(computer=computer).defer("payload").order_by("username", "-id")[:500]
     )
+    held = hold_reason(computer) if _registered(computer) else None
+    note = format_html(
+        '<p class="errornote">{} {}</p>', _("Held back from Intune:"), HOLD_REASONS[held]
+    ) if held else ""
     if not rows:
-        return format_html('<p class="help">{}</p>', _(
+        return format_html('{}<p class="help">{}</p>', note, _(
             "Nothing was reported yet: a Mac is reported once a user finished Entra registration and the tenant's "
             "Intune integration is enabled."))
     per_user = defaultdict(list)
     for row in rows:
         if len(per_user[row.username]) < HISTORY_PER_USER:
             per_user[row.username].append(row)
-    parts = []
+    parts = [note] if note else []
     for username, reports in per_user.items():
         body = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"

@@ -38,6 +38,7 @@ Control: ``GET|POST /_sim/microsoft/tenants``, ``POST /_sim/microsoft/expire-sec
 
 import base64
 import datetime
+import hashlib
 import json
 import re
 import secrets
@@ -771,6 +772,7 @@ class MicrosoftService:
                 "Id": message,
                 "tenant": tenant.id,
                 "UploadTime": body["UploadTime"],
+                "ContentDigest": hashlib.sha256(body["Content"].encode()).hexdigest(),  # what arrived, compactly
                 "ReceivedTime": _iso(_now()),
                 "EntityCount": len(entities),
                 "ready_at": time.monotonic() + float(self._knob("processing_delay", 0) or 0),

@@ -40,6 +40,7 @@ from compliance.intune.errors import (
     problem,
     scrub,
 )
+from compliance.intune.payloads import upload_body
 from portal.http import VerifyingSession, ca_bundle, parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -561,17 +562,11 @@ class IntuneClient:
     def upload(self, message_id, entities, upload_time=None):
         """PUT one DataUploadMessage. The same ``message_id`` resent is applied once by Intune.
 
-        Intune partner API: ``Content`` is a JSON *string* of the list of entities. ``entities`` may be
-        that string already (the delivery passes the stored payloads through without decoding them).
+        The body comes from ``payloads.upload_body`` (Content is a JSON *string*; ``entities`` may be that
+        string already, as the delivery passes the stored payloads through without decoding them).
         """
         message_id = str(uuid.UUID(str(message_id)))
-        when = upload_time or datetime.datetime.now(datetime.UTC)
-        body = {
-            "TenantId": self.tenant_id,
-            "UploadTime": when.isoformat().replace("+00:00", "Z"),
-            "Content": entities if isinstance(entities, str) else json.dumps(entities, separators=(",", ":"),
-                                                                             default=str),
-        }
+        body = upload_body(self.tenant_id, entities, upload_time or datetime.datetime.now(datetime.UTC))
         response = self.request(
             "PUT",
             "%s/DataUploadMessages(guid'%s')" % (self.endpoints().device_sync, message_id),

@@ -5,6 +5,11 @@ mode an EntityType 4 record carries the portal's compliance verdict. In inventor
 the EntityType 1 record also carries every attribute of the seed's appendix, formatted as Jamf
 Pro sent them (TRUE / FALSE, NotEnforced, "App Store and identified developers", RAM and speeds
 as strings), and Intune evaluates them itself.
+
+Every record is well formed: ``Os`` is always "macOS"; ``DeviceName`` falls back to the serial number
+(then the UDID) in both modes; ``LastCheckInTime`` falls back to Jamf's report date (the last inventory,
+also a contact with Jamf Pro). A Mac for which Jamf Pro gave neither date, or no macOS version, is held
+back (``hold_reason``): it is not reported, and the computer's page says why (docs/scaling.md).
 """
 
 import datetime
@@ -21,11 +26,47 @@ GATEKEEPER_TEXT = {
 }
 
 
+OS_NAME = "macOS"  # Intune's platform name for every Mac, whatever Jamf calls the OS ("Mac OS X" on old ones)
+
+
 def isoformat(value):
-    """Intune's timestamp format: UTC with a Z, whole seconds."""
+    """Intune's timestamp format for entity fields: UTC with a Z, whole seconds."""
     if value is None:
         return None
     return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def upload_time_text(value):
+    """A message's UploadTime: UTC with a Z and always six decimals, so resends and splits stay ordered."""
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def device_name(computer):
+    """Jamf's computer name, else the serial number, else the UDID: Intune's DeviceName is never empty."""
+    return computer.name or computer.serial_number or computer.udid
+
+
+def last_check_in(computer):
+    """LastCheckInTime: the recurring check-in, else Jamf's report date (an inventory is a contact too)."""
+    return computer.last_check_in or computer.last_inventory_update
+
+
+# Why a registered Mac is held back from Intune (not reported), keyed by code. Shown on the computer's page and
+# counted in the deliver run; the Mac is reported as soon as Jamf Pro supplies the missing value.
+HOLD_REASONS = {
+    "no_contact": "Jamf Pro has reported neither a check-in nor an inventory for this Mac, so Intune's "
+                  "LastCheckInTime would be empty.",
+    "no_os_version": "Jamf Pro has not reported this Mac's macOS version, so Intune's OsVersion would be empty.",
+}
+
+
+def hold_reason(computer):
+    """The code of HOLD_REASONS that keeps this Mac from being reported, or None when it can be reported."""
+    if last_check_in(computer) is None:
+        return "no_contact"
+    if not (computer.os_version or "").strip():
+        return "no_os_version"
+    return None
 
 
 def _bool_text(value):
@@ -77,7 +118,7 @@ def legacy_attributes(computer, user):
         "BootROM": computer.boot_rom or "",
         "BusSpeed": _ghz(computer.bus_speed_mhz),
         "CacheSize": _cache(computer.cache_size_kb),
-        "DeviceName": computer.name or "",
+        "DeviceName": device_name(computer),
         "ADDomainJoined": _ad_text(computer.ad_status),
         "JamfId": str(computer.jamf_id),
         "MACAddress": computer.mac_address or "",
@@ -87,8 +128,8 @@ def legacy_attributes(computer, user):
         "NICSpeed": computer.nic_speed or "",
         "CPUCoreCount": "" if computer.core_count is None else str(computer.core_count),
         "CPUCount": "" if computer.processor_count is None else str(computer.processor_count),
-        "Os": computer.os_name or "macOS",
-        "OsVersion": computer.os_version or "",
+        "Os": OS_NAME,
+        "OsVersion": (computer.os_version or "").strip(),
         "Platform": computer.platform or "",
         "CPUSpeed": _ghz(computer.processor_speed_mhz),
         "CPUType": computer.processor_type or "",
@@ -107,13 +148,13 @@ def device_entity(tenant_guid, computer, user, state, updated_at, inventory_mode
         "EntityType": ENTITY_DEVICE,
         "TenantId": str(tenant_guid),
         "DeviceId": user.entra_device_id or computer.entra_device_id,
-        "DeviceName": computer.name or computer.serial_number or computer.udid,
+        "DeviceName": device_name(computer),
         "UserId": user.entra_user_id,
         "DeviceManagementState": "notManaged" if state == 1 else "managed",
-        "LastCheckInTime": isoformat(computer.last_check_in),
+        "LastCheckInTime": isoformat(last_check_in(computer)),
         "LastUpdateTime": isoformat(updated_at),
-        "Os": computer.os_name or "macOS",
-        "OsVersion": computer.os_version or "",
+        "Os": OS_NAME,
+        "OsVersion": (computer.os_version or "").strip(),
         "EasIds": [],  # required by the partner service, even empty
         "State": int(state),
     }
@@ -157,9 +198,13 @@ def payload_hash(entities):
 
 
 def upload_body(tenant_guid, entities, upload_time):
-    """The DataUploadMessages PUT body. Intune partner API: Content is a JSON *string* of the entities."""
+    """The DataUploadMessages PUT body; the Intune client sends exactly this.
+
+    Intune partner API: Content is a JSON *string* of the list of entities. ``entities`` may be that string
+    already (the delivery joins the stored payloads without decoding them).
+    """
     return {
         "TenantId": str(tenant_guid),
-        "UploadTime": isoformat(upload_time),
-        "Content": json.dumps(entities, separators=(",", ":")),
+        "UploadTime": upload_time_text(upload_time),
+        "Content": entities if isinstance(entities, str) else json.dumps(entities, separators=(",", ":"), default=str),
     }

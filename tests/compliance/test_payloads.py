@@ -102,4 +102,4 @@ def test_upload_body_carries_content_as_a_json_string():
     body = upload_body(TENANT_GUID, entities, NOW)
     assert isinstance(body["Content"], str)
     assert json.loads(body["Content"]) == entities
-    assert body["UploadTime"] == "2024-06-07T14:00:00Z"
+    assert body["UploadTime"] == "2024-06-07T14:00:00.000000Z"  # always microseconds, as the client sends it
