@@ -9,8 +9,9 @@ Delivery, per tenant (design sections 2, 6 and 9):
    write lock from its first statement, which is as safe), packs up to ``INTUNE_BATCH_SIZE`` of them
    into one DataUploadMessage and stores its message ID and UploadTime on the rows. A row that was
    sent before keeps its message: the resend is the same PUT, and Intune applies a message ID once.
-3. The PUT happens outside any transaction. 2xx: the rows are accepted. 400: the message is split in
-   halves under new IDs until the rows Intune refuses are alone, and those fail with Intune's detail.
+3. The PUT happens outside any transaction. 2xx: the rows are accepted. 400 (invalid) or 413 (too
+   large): the message is split in halves under new IDs until the rows Intune refuses are alone, and
+   those fail with Intune's detail (a single report still too large fails saying so).
    429, 5xx, timeouts, dropped connections, refused tokens: the rows wait ``next_attempt_at`` (the
    Retry-After, or an exponential backoff with jitter) and fail after ``INTUNE_DELIVERY_MAX_ATTEMPTS``.
 
@@ -288,7 +289,7 @@ class TenantDelivery:
         try:
             self._client().upload(message.message_id, entities, upload_time=message.batched_at)
         except IntuneError as exc:
-            self._failed(message, exc)
+            self._failed(message, exc, size=len(entities))
             return
         except Exception as exc:  # a bug must not leave rows sending until the lease expires
             logger.exception("sending message %s of %s failed", message.message_id, self.tenant.slug)
@@ -308,22 +309,29 @@ class TenantDelivery:
         if self.progress:
             self.progress(accepted)
 
-    def _failed(self, message, exc):
+    def _failed(self, message, exc, size=0):
         problem = exc.problem
-        if problem.status == 400:
-            self._bad_request(message, problem)
+        if problem.status in (400, 413):  # invalid, or too large: either way split until the culprit is alone
+            self._bad_request(message, problem, size)
         else:
             # Token refused or expired twice, not provisioned, forbidden: the tenant's setup, not this message.
             self._backoff(message, problem, stop=not problem.retryable)
 
-    def _bad_request(self, message, problem):
-        """Intune refused the message as invalid: split it until the refused rows are alone, and fail those."""
+    def _bad_request(self, message, problem, size=0):
+        """Intune refused the message as invalid or too large: split it until the refused rows are alone, and
+        fail those."""
         now = timezone.now()
         rows = message.row_ids
         if len(rows) == 1:
+            detail = problem.detail
+            if problem.status == 413:
+                detail = (
+                    "Not sent: this report alone is larger than Intune accepts in one message (its Content is "
+                    "%d bytes). Intune answered: %s" % (size, problem.detail)
+                )
             failed = ComplianceReport.objects.filter(id__in=rows, status=Status.SENDING).update(
                 status=Status.FAILED, attempts=F("attempts") + 1, lease_expires_at=None, next_attempt_at=None,
-                error_code=intune_code(problem), error_detail=problem.detail, finished_at=now, updated_at=now,
+                error_code=intune_code(problem), error_detail=detail, finished_at=now, updated_at=now,
             )
             self.count("failed", failed)
             logger.warning("Intune refused report %s of %s: %s", rows[0], self.tenant.slug, problem.detail)

@@ -12,9 +12,10 @@ Graph under ``/graph/v1.0``: ``servicePrincipals?$filter=appId eq '…'``, ``ser
 ``DELETE devices(deviceId='…')``, ``deviceManagement/managedDevices`` (GET, paged; DELETE one).
 
 The Intune partner service under ``/intune/PartnerTenantDataSyncService`` (PartnerTenants,
-PartnerCompliancePolicies with 409 on a repeated name, Assign) and ``/intune/PartnerDeviceDataSyncService``
-(DataUploadMessages PUT and GET). Uploads are validated as design §6 describes and answered 400 with the
-reason otherwise; one message ID is applied once; what arrived is kept per tenant, device and user.
+PartnerCompliancePolicies with 409 on a repeated name or a second partner-managed macOS policy, Assign) and
+``/intune/PartnerDeviceDataSyncService`` (DataUploadMessages PUT and GET; 413 over ``max_upload_bytes``).
+Uploads are validated as design §6 describes and answered 400 with the reason otherwise; one message ID is
+applied once; what arrived is kept per tenant, device and user.
 
 Tenants, apps and secrets come from ``register()`` (tests, the control endpoint) or, for the demo,
 from the portal's database (``manage.py runsimulator``; seeds survive ``reset()``).
@@ -31,9 +32,11 @@ Service-specific fault knobs (``sim.set_faults(...)`` or ``POST /_sim/faults``):
 - ``answer_delay``: seconds a DataUploadMessages PUT waits after the message was applied, before answering
 - ``failing_devices``: {device id: "ErrorCode: detail"} — messages naming them end ``Failed``
 - ``require_provisioning``: refuse uploads until the tenant is provisioned (Provisioned 1)
+- ``max_upload_bytes``: DataUploadMessages PUT bodies larger than this are answered 413 (a size limit)
 
 Control: ``GET|POST /_sim/microsoft/tenants``, ``POST /_sim/microsoft/expire-secret``,
-``GET /_sim/microsoft/devices?tenant=…``, ``GET /_sim/microsoft/messages/<id>``.
+``GET /_sim/microsoft/devices?tenant=…``, ``GET /_sim/microsoft/messages/<id>``, ``POST /_sim/microsoft/policies``
+(``{"tenant", "display_name"}``: a policy an Intune admin made or renamed).
 """
 
 import base64
@@ -320,6 +323,7 @@ class MicrosoftService:
         r("POST", r"/_sim/microsoft/expire-secret", "sim_ms_expire")(self._control_expire)
         r("GET", r"/_sim/microsoft/devices", "sim_ms_devices")(self._control_devices)
         r("GET", r"/_sim/microsoft/messages/(?P<message>[^/]+)", "sim_ms_message")(self._control_message)
+        r("POST", r"/_sim/microsoft/policies", "sim_ms_policy")(self._control_policy)
 
     @property
     def base(self):
@@ -710,16 +714,33 @@ class MicrosoftService:
             for policy in tenant.policies.values():
                 if policy["DisplayName"] == body["DisplayName"]:
                     raise _intune_error(409, "Conflict", "A policy named %r already exists." % body["DisplayName"])
-            policy_id = str(uuid.uuid4())
-            tenant.policies[policy_id] = {
-                "Id": policy_id,
-                "DisplayName": body["DisplayName"],
-                "Description": body.get("Description", ""),
-                "Platform": "macOS",
-                "PartnerManagedCompliance": True,
-                "Assignments": [],
-            }
-            return Response(201, dict(tenant.policies[policy_id]))
+                if policy["Platform"] == "macOS" and policy["PartnerManagedCompliance"]:
+                    # One partner-managed policy per platform, whatever it is called (an admin may rename it).
+                    raise _intune_error(
+                        409, "Conflict", "A partner-managed macOS policy already exists (%r)." % policy["DisplayName"]
+                    )
+            policy = self._add_policy(tenant, body["DisplayName"], body.get("Description", ""))
+            return Response(201, dict(policy))
+
+    def _add_policy(self, tenant, display_name, description="", platform="macOS", partner_managed=True):
+        policy_id = str(uuid.uuid4())
+        tenant.policies[policy_id] = {
+            "Id": policy_id,
+            "DisplayName": display_name,
+            "Description": description,
+            "Platform": platform,
+            "PartnerManagedCompliance": partner_managed,
+            "Assignments": [],
+        }
+        return tenant.policies[policy_id]
+
+    def add_policy(self, tenant, display_name, description="", platform="macOS", partner_managed=True):
+        """Give a tenant a compliance policy as an Intune admin would (renamed, or not partner managed)."""
+        with self.lock:
+            found = self.tenant(tenant)
+            if found is None:
+                raise LookupError(tenant)
+            return dict(self._add_policy(found, display_name, description, platform, partner_managed))
 
     def _policy_list(self, request):
         tenant, _info = self._intune(request, "1.6")
@@ -749,6 +770,15 @@ class MicrosoftService:
             retry = self.sim.faults.retry_after
             return Response(429, {"error": {"code": "TooManyRequests", "message": "Slow down."}},
                             {"Retry-After": "%g" % retry})
+        limit = int(self._knob("max_upload_bytes", 0) or 0)
+        if limit and len(request.body) > limit:  # a front end's size limit: nothing is read or applied
+            with self.lock:
+                self.stats["uploads_too_large"] = self.stats.get("uploads_too_large", 0) + 1
+                self.uploads.append((time.monotonic(), message, 413))
+            raise _intune_error(
+                413, "RequestEntityTooLarge",
+                "The request body is %d bytes; at most %d bytes are accepted." % (len(request.body), limit),
+            )
         tenant, _info = self._intune(request, "1.2")
         body = request.json()
         entities = self._validate_upload(tenant, body)
@@ -915,6 +945,16 @@ class MicrosoftService:
         except LookupError:
             raise HttpError(404, {"error": "no tenant %r" % body.get("tenant")}) from None
         return {"expired": count}
+
+    def _control_policy(self, request):
+        body = request.json() or {}
+        if not isinstance(body, dict) or not body.get("tenant") or not body.get("display_name"):
+            raise HttpError(400, {"error": "send tenant and display_name (platform, partner_managed optional)"})
+        try:
+            return self.add_policy(body["tenant"], body["display_name"], body.get("description", ""),
+                                   body.get("platform", "macOS"), bool(body.get("partner_managed", True)))
+        except LookupError:
+            raise HttpError(404, {"error": "no tenant %r" % body["tenant"]}) from None
 
     def _control_devices(self, request):
         tenant = self.tenant(request.arg("tenant", ""))

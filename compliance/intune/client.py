@@ -528,7 +528,7 @@ class IntuneClient:
         created = response.status_code in (200, 201)
         if created:
             policy_id = _entity_id(_json_or_empty(response))
-        elif response.status_code == 409:  # it exists: find it by name
+        elif response.status_code == 409:  # it exists, perhaps renamed by an Intune admin: find it
             policy_id = self._find_policy(base, display_name)
         else:
             raise self._error(response, "intune")
@@ -547,15 +547,28 @@ class IntuneClient:
         return PolicyResult(policy_id, created, assigned)
 
     def _find_policy(self, base, display_name):
+        """The partner-managed macOS policy after a 409: the one of our name, else the one whatever its name."""
         response = self.request(
             "GET", base, "intune", service="intune", params={"api-version": TENANT_API_VERSION}
         )
         if response.status_code != 200:
             raise self._error(response, "intune")
-        for item in _json_or_empty(response).get("value") or []:
+        items = [item for item in _json_or_empty(response).get("value") or [] if isinstance(item, dict)]
+        for item in items:
             if item.get("DisplayName") == display_name:
                 return _entity_id(item)
-        raise self._fail(problem("not_found", "Intune answered 409 but lists no policy named %r" % display_name))
+        ours = [
+            item for item in items
+            if item.get("PartnerManagedCompliance") is True and str(item.get("Platform", "")).lower() == "macos"
+        ]
+        if ours:
+            if len(ours) > 1:
+                logger.warning("%s: %d partner-managed macOS policies; using %r", self.entra_tenant, len(ours),
+                               ours[0].get("DisplayName"))
+            return _entity_id(ours[0])
+        raise self._fail(problem(
+            "not_found", "Intune answered 409 but lists no partner-managed macOS policy (looked for %r)" % display_name
+        ))
 
     # -- device state ------------------------------------------------------------------------
 

@@ -129,6 +129,13 @@ PROBLEMS = {
         _("Intune rejected the request as invalid."),
         _("This is a portal problem rather than a setting: send the detail below to support."),
     ),
+    "too_large": (
+        _("Intune refused the message as too large (HTTP 413)."),
+        _(
+            "The portal splits a refused message into smaller ones; a single report that is still too large is "
+            "not sent: send the detail below to support."
+        ),
+    ),
     "not_found": (
         _("Microsoft answered that the resource does not exist."),
         _("Test the connection again; if it persists, send the detail below to support."),
@@ -296,6 +303,8 @@ def from_response(response, service, code=None):
             code = "intune_forbidden" if service == "intune" else "graph_forbidden"
         elif status == 404:
             code = "not_found"
+        elif status == 413:
+            code = "too_large"
         else:
             code = "bad_request"
     return problem(code, detail, status=status, retry_after=parse_retry_after(response.headers.get("Retry-After")))
