@@ -73,7 +73,8 @@ def server_env(var_dir, port, database_url):
         SECRET_KEY=secrets.token_urlsafe(50),
         PORTAL_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="127.0.0.1",
-        PORTAL_BASE_URL="http://127.0.0.1:%d" % port,
+        # https as production requires (portal/checks.py); the benchmark itself talks plain HTTP on loopback.
+        PORTAL_BASE_URL="https://127.0.0.1:%d" % port,
         SECURE_SSL_REDIRECT="false",
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="portal.settings",
@@ -83,6 +84,8 @@ def server_env(var_dir, port, database_url):
         env["DATABASE_URL"] = database_url
     else:
         env.pop("DATABASE_URL", None)
+    if not (database_url or "").startswith("postgres"):
+        env["PORTAL_SINGLE_MACHINE"] = "true"  # SQLite in production settings: the documented opt-out
     return env
 
 

@@ -5,3 +5,6 @@ class PortalConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "portal"
     verbose_name = "Tenancy"
+
+    def ready(self):
+        from portal import checks  # noqa: F401 - registers the production system checks

@@ -3,7 +3,9 @@
 One module, driven by environment variables (see README.md for the table). The embedded default
 (no variables set) runs on one machine with SQLite under ``var/`` and generates its own secret
 key and encryption key there on first run. ``PORTAL_ENV=production`` refuses to start without
-``SECRET_KEY``, ``PORTAL_ENCRYPTION_KEYS``, ``ALLOWED_HOSTS`` and ``PORTAL_BASE_URL``.
+``SECRET_KEY``, ``PORTAL_ENCRYPTION_KEYS`` (each a valid Fernet key), ``ALLOWED_HOSTS`` and
+``PORTAL_BASE_URL``; the system checks in ``portal/checks.py`` refuse the unsafe values that remain
+(``manage.py check --deploy``, docs/deploy.md).
 """
 
 import datetime
@@ -63,15 +65,45 @@ def _required(name):
     return value
 
 
+def env_int(name, default, minimum=0):
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise ImproperlyConfigured("%s must be a whole number of at least %d, not %r." % (name, minimum, value))
+    return number
+
+
 def _fernet_key():
     from cryptography.fernet import Fernet
 
     return Fernet.generate_key().decode()
 
 
+def _fernet_keys(keys):
+    """The keys, each checked to be a Fernet key: a malformed one would turn every secret read into a 500."""
+    from cryptography.fernet import Fernet
+
+    for index, key in enumerate(keys, 1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            # Never echo the key: it is a secret even when malformed.
+            raise ImproperlyConfigured(
+                "PORTAL_ENCRYPTION_KEYS: key %d of %d is not a Fernet key (44 characters of url-safe base64 encoding "
+                "32 bytes; keys are separated by commas). Make one with: python -c \"from cryptography.fernet import "
+                "Fernet; print(Fernet.generate_key().decode())\"" % (index, len(keys))
+            ) from None
+    return keys
+
+
 if PRODUCTION:
     SECRET_KEY = _required("SECRET_KEY")
-    PORTAL_ENCRYPTION_KEYS = env_list("PORTAL_ENCRYPTION_KEYS") or _required("PORTAL_ENCRYPTION_KEYS")
+    PORTAL_ENCRYPTION_KEYS = _fernet_keys(env_list("PORTAL_ENCRYPTION_KEYS") or _required("PORTAL_ENCRYPTION_KEYS"))
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or _required("ALLOWED_HOSTS")
     PORTAL_BASE_URL = _required("PORTAL_BASE_URL").rstrip("/")
     DEBUG = env_bool("DEBUG", False)
@@ -79,7 +111,9 @@ if PRODUCTION:
         raise ImproperlyConfigured("DEBUG must be off when PORTAL_ENV=production.")
 else:
     SECRET_KEY = os.environ.get("SECRET_KEY") or _generated("secret_key", lambda: secrets.token_urlsafe(50))
-    PORTAL_ENCRYPTION_KEYS = env_list("PORTAL_ENCRYPTION_KEYS") or [_generated("encryption_key", _fernet_key)]
+    PORTAL_ENCRYPTION_KEYS = _fernet_keys(
+        env_list("PORTAL_ENCRYPTION_KEYS") or [_generated("encryption_key", _fernet_key)]
+    )
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
     PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
     DEBUG = env_bool("DEBUG", True)
@@ -137,7 +171,9 @@ WSGI_APPLICATION = "portal.wsgi.application"
 ASGI_APPLICATION = "portal.asgi.application"
 
 # Database: DATABASE_URL, else SQLite under var/ in WAL mode with a busy timeout so the web
-# server and one qcluster worker can share it.
+# server and one qcluster worker can share it. Production requires PostgreSQL (portal/checks.py) unless
+# PORTAL_SINGLE_MACHINE declares a one-machine install that accepts SQLite's limits (docs/deploy.md).
+PORTAL_SINGLE_MACHINE = env_bool("PORTAL_SINGLE_MACHINE", False)
 _default_sqlite = "sqlite:///" + str(VAR_DIR / "portal.sqlite3")
 DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL") or _default_sqlite, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -184,8 +220,13 @@ STORAGES = {
 LOGIN_URL = "admin:login"
 FORMS_URLFIELD_ASSUME_HTTPS = True
 
-# Cache: Redis when REDIS_URL is set (shared by every web server and worker), else local memory.
+# Cache: Redis when REDIS_URL is set (shared by every web server and worker), else local memory, which each
+# process keeps to itself. How many web processes serve the portal: WEB_CONCURRENCY (gunicorn's own variable
+# for its worker count, so the declaration and the real count are the same setting) on each of
+# PORTAL_WEB_MACHINES machines; more than one without REDIS_URL is warned about (portal/checks.py).
 REDIS_URL = os.environ.get("REDIS_URL", "")
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 1, minimum=1)
+PORTAL_WEB_MACHINES = env_int("PORTAL_WEB_MACHINES", 1, minimum=1)
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

@@ -14,7 +14,7 @@ PROD_ENV = {
     "PORTAL_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "ALLOWED_HOSTS": "portal.example.com",
     "PORTAL_BASE_URL": "https://portal.example.com",
-    "DATABASE_URL": "sqlite:///:memory:",
+    "DATABASE_URL": "postgres://portal@db.example.com:5432/portal",  # check never connects
 }
 
 
