@@ -1,6 +1,5 @@
 """django-filter filtersets for Macs and inventory events. A malformed value is a 400 naming the parameter."""
 
-import datetime
 
 import django_filters
 from django import forms
@@ -12,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from devices.models import SMART_GROUPS, ComplianceStatus, Computer, InventoryEvent, InventoryState, Registration
 from devices.osversion import UnparseableVersion, is_valid_version, parse_version
 from devices.rules import CODES
+from portal.api.filters import UTCIsoDateTimeField
 from portal.models import Tenant
 
 NOT_EVALUATED = "not_evaluated"
@@ -36,26 +36,6 @@ def _check_ids(values, error):
             raise forms.ValidationError(error, code="invalid_pk_value", params={"pk": value}) from None
         if not 0 < number <= MAX_ID:
             raise forms.ValidationError(error, code="invalid_pk_value", params={"pk": value})
-
-
-class UTCIsoDateTimeField(filter_fields.IsoDateTimeField):
-    """An ISO 8601 date-time, turned into UTC before it reaches the database.
-
-    PostgreSQL refuses offsets beyond its range (schemathesis sent "0007-04-26T17:03:19-19:45"), and a
-    conversion can overflow at the ends of the calendar: both are the client's error, a 400.
-    """
-
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value is None:
-            return value
-        try:
-            value = value.astimezone(datetime.UTC)
-        except (OverflowError, ValueError):
-            raise forms.ValidationError("Enter a date-time within the calendar's range.", code="invalid") from None
-        if not 1 <= value.year <= 9999:
-            raise forms.ValidationError("Enter a date-time within the calendar's range.", code="invalid")
-        return value
 
 
 class UTCIsoDateTimeRangeField(filter_fields.IsoDateTimeRangeField):

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from devices.api.serializers import UploadResultSerializer
 from portal import tenancy
+from portal.api.filters import ClientSecretFilterSet
 from portal.api.permissions import MSP_STAFF, SELF
 from portal.api.serializers import ClientSecretSerializer, TenantSerializer, TokenSerializer
 from portal.api.viewsets import ScopedGenericViewSet, ScopedModelViewSet
@@ -159,7 +160,7 @@ class ClientSecretViewSet(ScopedModelViewSet):
     queryset = ClientSecret.objects.select_related("tenant")
     serializer_class = ClientSecretSerializer
     ordering = "-id"
-    filterset_fields = {"tenant__slug": ["exact"], "expires_at": ["gte", "lte"]}
+    filterset_class = ClientSecretFilterSet
     read_role = tenancy.ADMIN  # even the existence of secrets is configuration
 
 

@@ -178,6 +178,7 @@ def test_date_time_filters_are_compared_in_utc_and_checked_for_range(value, stat
         ("/api/v1/compliance-reports/", "created_at"),
         ("/api/v1/computers/", "last_check_in"),
         ("/api/v1/inventory-events/", "received_at"),
+        ("/api/v1/client-secrets/", "expires_at__lte"),  # schemathesis found this one 500 on PostgreSQL
     ):
-        response = client.get(url, {name + "_before": value})
+        response = client.get(url, {name if name.endswith("__lte") else name + "_before": value})
         assert response.status_code == status, (url, response.content)
