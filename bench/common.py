@@ -18,3 +18,9 @@ def fresh_database(env, url):
             conn.execute('DROP DATABASE IF EXISTS "%s"' % name)
             conn.execute('CREATE DATABASE "%s"' % name)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+def loadavg():
+    """The machine's 1-, 5- and 15-minute load averages, as text (the benchmarks print it with each figure)."""
+    with open("/proc/loadavg") as fh:
+        return " ".join(fh.read().split()[:3])

@@ -6,6 +6,7 @@ half-writes the others. A record whose ``general.reportDate`` is older than what
 not overwrite it.
 """
 
+import functools
 import io
 import json
 import logging
@@ -16,6 +17,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from devices.bulk import RowWriter, select_rows
 from devices.jamf.mapping import MappingError, map_computer_record
 from devices.models import Computer, UserAccount
 from devices.signals import announce_computers_changed
@@ -240,22 +242,18 @@ def _db_reason(exc):
 
 
 def _upsert(tenant, entries):
-    """Write the entries of one batch; returns (index, jamf_id, outcome, reason, computer_id) tuples."""
+    """Write the entries of one batch; returns (index, jamf_id, outcome, reason, computer_id) tuples.
+
+    New computers go in with one ``COPY`` (PostgreSQL), the others with one upsert per set of sections
+    (a partial record writes only its sections' columns), and their user accounts likewise
+    (devices/bulk.py: no model instances, the same rows as ``bulk_create`` would write).
+    """
     jamf_ids = [item.jamf_id for _, item in entries]
-    existing = {
-        row["jamf_id"]: row
-        for row in Computer.objects.filter(tenant=tenant, jamf_id__in=jamf_ids).values(
-            "id", "jamf_id", "udid", "last_inventory_update", "source_hash", "company_portal_seen_at"
-        )
-    }
-    udid_owner = dict(
-        Computer.objects.filter(tenant=tenant, udid__in=[item.udid for _, item in entries])
-        .exclude(jamf_id__in=jamf_ids)
-        .values_list("udid", "jamf_id")
-    )
+    existing, udid_owner = _existing(tenant, jamf_ids, [item.udid for _, item in entries])
     now = timezone.now()
     outcomes = []
-    groups = {}  # sections -> [(index, item, outcome)]
+    created = []  # [(index, item)]
+    groups = {}  # sections -> [(index, item)], the updates
     for index, item in entries:
         row = existing.get(item.jamf_id)
         if item.udid in udid_owner:
@@ -265,50 +263,83 @@ def _upsert(tenant, entries):
         if row is None:
             outcome = "created"
         elif (
-            row["last_inventory_update"] is not None
+            row.last_inventory_update is not None
             and item.report_date is not None
-            and item.report_date < row["last_inventory_update"]
+            and item.report_date < row.last_inventory_update
         ):
-            outcomes.append((index, item.jamf_id, "stale", "", row["id"]))
+            outcomes.append((index, item.jamf_id, "stale", "", row.id))
             continue
-        elif row["source_hash"] == item.source_hash:
-            outcomes.append((index, item.jamf_id, "unchanged", "", row["id"]))
+        elif row.source_hash == item.source_hash:
+            outcomes.append((index, item.jamf_id, "unchanged", "", row.id))
             continue
         else:
             outcome = "updated"
-        values = dict(item.computer)
+        values = item.computer
         if "company_portal_version" in values:
-            seen = row["company_portal_seen_at"] if row else None
-            values["company_portal_seen_at"] = None if values["company_portal_version"] is None else (seen or now)
+            seen = row.company_portal_seen_at if row else None
+            values = {**values, "company_portal_seen_at": None if values["company_portal_version"] is None
+                      else (seen or now)}
         item.values = values
-        groups.setdefault(item.sections, []).append((index, item, outcome))
+        (created if outcome == "created" else groups.setdefault(item.sections, [])).append((index, item))
 
+    writer = _writer(Computer)
     with_users = []
-    for members in groups.values():
-        objs = [
-            Computer(tenant=tenant, jamf_id=item.jamf_id, udid=item.udid, source_hash=item.source_hash, **item.values)
-            for _, item, _ in members
-        ]
-        update_fields = sorted({"udid", "source_hash", "updated_at"} | set(members[0][1].values))
-        Computer.objects.bulk_create(
-            objs, update_conflicts=True, unique_fields=["tenant", "jamf_id"], update_fields=update_fields
-        )
-        for obj, (index, item, outcome) in zip(objs, members, strict=True):
-            if obj.pk is None:  # database without RETURNING on upsert
-                obj.pk = Computer.objects.only("id").get(tenant=tenant, jamf_id=item.jamf_id).pk
-            outcomes.append((index, item.jamf_id, outcome, "", obj.pk))
+
+    def written(members, outcome, ids):
+        if ids is None:  # a database that returns no keys from these statements: read them back
+            ids = dict(Computer.objects.filter(tenant=tenant, jamf_id__in=[item.jamf_id for _, item in members])
+                       .values_list("jamf_id", "id"))
+        for index, item in members:
+            pk = ids[item.jamf_id]
+            outcomes.append((index, item.jamf_id, outcome, "", pk))
             if item.users is not None:
-                with_users.append((obj.pk, outcome, item.users))
+                with_users.append((pk, outcome, item.users))
+
+    def rows(members):
+        return [writer.row(item.values, {
+            "tenant_id": tenant.pk, "jamf_id": item.jamf_id, "udid": item.udid, "source_hash": item.source_hash,
+            "created_at": now, "updated_at": now,
+        }) for _, item in members]
+
+    if created:
+        ids = writer.insert_new(rows(created))
+        written(created, "created", None if ids is None else {
+            item.jamf_id: pk for (_, item), pk in zip(created, ids, strict=True)})
+    for members in groups.values():
+        update_fields = sorted({"udid", "source_hash", "updated_at"} | set(members[0][1].values))
+        returned = writer.upsert(rows(members), ("tenant_id", "jamf_id"), update_fields, returning=("jamf_id",))
+        written(members, "updated", None if returned is None else dict(returned))
     if with_users:
         _sync_users(with_users)
     return outcomes
 
 
+def _existing(tenant, jamf_ids, udids):
+    """({jamf_id: stored row} for the batch's Macs, {udid: jamf_id} for other Macs holding one of its UDIDs)."""
+    rows = select_rows(
+        Computer.objects.filter(tenant=tenant).filter(Q(jamf_id__in=jamf_ids) | Q(udid__in=udids)),
+        ("id", "jamf_id", "udid", "last_inventory_update", "source_hash", "company_portal_seen_at"),
+    )
+    wanted = set(jamf_ids)
+    existing, udid_owner = {}, {}
+    for row in rows:
+        if row.jamf_id in wanted:
+            existing[row.jamf_id] = row
+        else:
+            udid_owner[row.udid] = row.jamf_id
+    return existing, udid_owner
+
+
+@functools.cache
+def _writer(model):
+    return RowWriter(model)
+
+
 def _sync_users(with_users):
     """Make each computer's user accounts exactly the mapped ones, keeping the rows that stay."""
     updated_ids = [pk for pk, outcome, _ in with_users if outcome != "created"]
-    keep = {(pk, user["username"]) for pk, _, users in with_users for user in users}
     if updated_ids:
+        keep = {(pk, user["username"]) for pk, _, users in with_users for user in users}
         stale = [
             row_id
             for row_id, computer_id, username in UserAccount.objects.filter(computer_id__in=updated_ids).values_list(
@@ -318,11 +349,15 @@ def _sync_users(with_users):
         ]
         if stale:
             UserAccount.objects.filter(id__in=stale).delete()
-    objs = [UserAccount(computer_id=pk, **user) for pk, _, users in with_users for user in users]
-    if objs:
-        UserAccount.objects.bulk_create(
-            objs, update_conflicts=True, unique_fields=["computer", "username"], update_fields=USER_FIELDS
-        )
+    writer = _writer(UserAccount)
+    new = [writer.row(user, {"computer_id": pk}) for pk, outcome, users in with_users if outcome == "created"
+           for user in users]
+    if new:
+        writer.insert_new(new)
+    changed = [writer.row(user, {"computer_id": pk}) for pk, outcome, users in with_users if outcome != "created"
+               for user in users]
+    if changed:
+        writer.upsert(changed, ("computer_id", "username"), USER_FIELDS)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ trusted raises :class:`MappingError` naming the field and the problem.
 """
 
 import datetime
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -47,6 +48,46 @@ GATEKEEPER_STATES = {"APP_STORE", "APP_STORE_AND_IDENTIFIED_DEVELOPERS", "DISABL
 SIP_STATES = {"ENABLED", "DISABLED", "NOT_COLLECTED", "NOT_AVAILABLE"}
 ENTRA_STATES = {"ACTIVATED", "DEACTIVATED", "UNRESPONSIVE", "UNKNOWN"}
 
+# Fields read with _Section.read: (Computer or user field, Jamf key, kind, max length), in the order they are checked.
+TEXT, INTEGER = "text", "integer"
+HARDWARE_FIELDS = (
+    ("serial_number", "serialNumber", TEXT, 64),
+    ("architecture", "processorArchitecture", TEXT, 32),
+    ("open_ram_slots", "openRamSlots", INTEGER, None),
+    ("battery_capacity_percent", "batteryCapacityPercent", INTEGER, None),
+    ("boot_rom", "bootRom", TEXT, 64),
+    ("bus_speed_mhz", "busSpeedMhz", INTEGER, None),
+    ("cache_size_kb", "cacheSizeKilobytes", INTEGER, None),
+    ("mac_address", "macAddress", TEXT, 32),
+    ("alt_mac_address", "altMacAddress", TEXT, 32),
+    ("make", "make", TEXT, 64),
+    ("model", "model", TEXT, 255),
+    ("model_identifier", "modelIdentifier", TEXT, 64),
+    ("nic_speed", "nicSpeed", TEXT, 32),
+    ("core_count", "coreCount", INTEGER, None),
+    ("processor_count", "processorCount", INTEGER, None),
+    ("processor_speed_mhz", "processorSpeedMhz", INTEGER, None),
+    ("processor_type", "processorType", TEXT, 128),
+    ("smc_version", "smcVersion", TEXT, 64),
+    ("total_ram_mb", "totalRamMegabytes", INTEGER, None),
+)
+OS_FIELDS = (
+    ("os_name", "name", TEXT, 64),
+    ("os_version", "version", TEXT, 64),
+    ("os_build", "build", TEXT, 64),
+    ("ad_status", "activeDirectoryStatus", TEXT, 255),
+    ("filevault2_status", "fileVault2Status", TEXT, 16),
+)
+USER_NAME_FIELDS = (("full_name", "fullName", TEXT, 255), ("uid", "uid", TEXT, 32),
+                    ("account_type", "userAccountType", TEXT, 16))
+USER_ENTRA_FIELDS = (("entra_user_id", "userAzureActiveDirectoryId", TEXT, 64),
+                     ("entra_device_id", "computerAzureActiveDirectoryId", TEXT, 64))
+USER_PASSWORD_FIELDS = (
+    ("password_history_depth", "passwordHistoryDepth", INTEGER, None),
+    ("password_min_complex_characters", "passwordMinComplexCharacters", INTEGER, None),
+    ("password_max_age_days", "passwordMaxAge", INTEGER, None),
+)
+
 class MappingError(ValueError):
     """A record that cannot be imported; ``field`` names the Jamf field at fault."""
 
@@ -65,7 +106,7 @@ class MappedComputer:
     users: list | None = None  # None: the record had no LOCAL_USER_ACCOUNTS section
     sections: frozenset = field(default_factory=frozenset)
 
-    @property
+    @functools.cached_property
     def source_hash(self):
         """A stable digest of everything mapped, to tell an unchanged record from a changed one."""
         doc = {"c": self.computer, "u": self.users}
@@ -149,6 +190,28 @@ class _Section:
         value = value.upper()
         return value if value in allowed else None
 
+    def read(self, spec, out):
+        """Read several fields into ``out``: ``spec`` is ((name, key, TEXT or INTEGER, max length), ...).
+
+        The same values and errors as :meth:`text` and :meth:`integer` field by field, in ``spec``'s
+        order; the common cases (a string, an int in range) skip the method calls, which were most of
+        the mapping's time.
+        """
+        data = self.data
+        for name, key, kind, limit in spec:
+            value = data.get(key)
+            if kind is TEXT:
+                if value.__class__ is str:
+                    value = value.strip()
+                    out[name] = value[:limit] if limit else value
+                else:
+                    out[name] = self.text(key, limit)
+            elif value.__class__ is int and -INT32_MAX <= value <= INT32_MAX:
+                out[name] = value
+            else:
+                out[name] = self.integer(key)
+        return out
+
     def section(self, key):
         value = self.data.get(key)
         if value is None:
@@ -197,39 +260,14 @@ def map_computer_record(record):
     hardware = root.section("hardware")
     if hardware is not None:
         sections.add("HARDWARE")
-        values.update(
-            serial_number=hardware.text("serialNumber", 64),
-            architecture=hardware.text("processorArchitecture", 32),
-            open_ram_slots=hardware.integer("openRamSlots"),
-            battery_capacity_percent=hardware.integer("batteryCapacityPercent"),
-            boot_rom=hardware.text("bootRom", 64),
-            bus_speed_mhz=hardware.integer("busSpeedMhz"),
-            cache_size_kb=hardware.integer("cacheSizeKilobytes"),
-            mac_address=hardware.text("macAddress", 32),
-            alt_mac_address=hardware.text("altMacAddress", 32),
-            make=hardware.text("make", 64),
-            model=hardware.text("model", 255),
-            model_identifier=hardware.text("modelIdentifier", 64),
-            nic_speed=hardware.text("nicSpeed", 32),
-            core_count=hardware.integer("coreCount"),
-            processor_count=hardware.integer("processorCount"),
-            processor_speed_mhz=hardware.integer("processorSpeedMhz"),
-            processor_type=hardware.text("processorType", 128),
-            smc_version=hardware.text("smcVersion", 64),
-            total_ram_mb=hardware.integer("totalRamMegabytes"),
-        )
+        hardware.read(HARDWARE_FIELDS, values)
 
     os_section = root.section("operatingSystem")
     os_filevault = None
     if os_section is not None:
         sections.add("OPERATING_SYSTEM")
-        values.update(
-            os_name=os_section.text("name", 64),
-            os_version=os_section.text("version", 64),
-            os_build=os_section.text("build", 64),
-            ad_status=os_section.text("activeDirectoryStatus", 255),
-            filevault2_status=os_section.text("fileVault2Status", 16).upper(),
-        )
+        os_section.read(OS_FIELDS, values)
+        values["filevault2_status"] = values["filevault2_status"].upper()
         os_filevault = FILEVAULT_OS_STATES.get(values["filevault2_status"])
 
     disk = root.section("diskEncryption")
@@ -305,21 +343,15 @@ def _map_user(account, location_username, location_email):
     if not username:
         return None
     require_alnum = account.boolean("passwordRequireAlphanumeric")
-    return {
-        "username": username,
-        "full_name": account.text("fullName", 255),
-        "uid": account.text("uid", 32),
-        "account_type": account.text("userAccountType", 16).upper(),
-        "is_admin": account.boolean("admin"),
-        "email": location_email if location_email and username == location_username else "",
-        "entra_user_id": account.text("userAzureActiveDirectoryId", 64),
-        "entra_device_id": account.text("computerAzureActiveDirectoryId", 64),
-        "entra_state": account.enum("azureActiveDirectoryId", ENTRA_STATES),
-        "password_history_depth": account.integer("passwordHistoryDepth"),
-        "password_min_complex_characters": account.integer("passwordMinComplexCharacters"),
-        "password_max_age_days": account.integer("passwordMaxAge"),
-        "password_type": None if require_alnum is None else ("AlphaNumeric" if require_alnum else "Simple"),
-        "password_min_length": account.integer("passwordMinLength"),
-        # No inventory field carries the screensaver delay (seed appendix): NotEnforced unless known.
-        "screensaver_idle_minutes": None,
-    }
+    user = account.read(USER_NAME_FIELDS, {"username": username})
+    user["account_type"] = user["account_type"].upper()
+    user["is_admin"] = account.boolean("admin")
+    user["email"] = location_email if location_email and username == location_username else ""
+    account.read(USER_ENTRA_FIELDS, user)
+    user["entra_state"] = account.enum("azureActiveDirectoryId", ENTRA_STATES)
+    account.read(USER_PASSWORD_FIELDS, user)
+    user["password_type"] = None if require_alnum is None else ("AlphaNumeric" if require_alnum else "Simple")
+    user["password_min_length"] = account.integer("passwordMinLength")
+    # No inventory field carries the screensaver delay (seed appendix): NotEnforced unless known.
+    user["screensaver_idle_minutes"] = None
+    return user

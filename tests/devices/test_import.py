@@ -165,3 +165,99 @@ def test_demo_data_is_rerunnable(db):
     assert Computer.objects.filter(sip="DISABLED").exists()
     assert Computer.objects.filter(architecture="arm64").exists() and Computer.objects.filter(
         architecture="x86_64").exists()
+
+
+# -- The write path (devices/bulk.py) leaves the same rows as the ORM's bulk_create did -------------------
+
+
+def _reference_import(tenant, records):
+    """What the importer wrote before devices/bulk.py, with the ORM: map, then bulk_create(update_conflicts)."""
+    from django.utils import timezone
+
+    from devices.importer import USER_FIELDS
+    from devices.jamf.mapping import map_computer_record
+
+    for record in records:
+        item = map_computer_record(record)
+        row = Computer.objects.filter(tenant=tenant, jamf_id=item.jamf_id).first()
+        values = dict(item.computer)
+        if "company_portal_version" in values:
+            seen = row.company_portal_seen_at if row else None
+            values["company_portal_seen_at"] = None if values["company_portal_version"] is None else (
+                seen or timezone.now())
+        obj = Computer(tenant=tenant, jamf_id=item.jamf_id, udid=item.udid, source_hash=item.source_hash, **values)
+        Computer.objects.bulk_create([obj], update_conflicts=True, unique_fields=["tenant", "jamf_id"],
+                                     update_fields=sorted({"udid", "source_hash", "updated_at"} | set(values)))
+        pk = Computer.objects.get(tenant=tenant, jamf_id=item.jamf_id).pk
+        if item.users is not None:
+            names = [u["username"] for u in item.users]
+            UserAccount.objects.filter(computer_id=pk).exclude(username__in=names).delete()
+            UserAccount.objects.bulk_create([UserAccount(computer_id=pk, **u) for u in item.users],
+                                            update_conflicts=True, unique_fields=["computer", "username"],
+                                            update_fields=USER_FIELDS)
+
+
+SKIP = {"id", "tenant_id", "computer_id", "created_at", "updated_at", "company_portal_seen_at"}
+
+
+def _stored(tenant):
+    computers = {}
+    for computer in Computer.objects.filter(tenant=tenant):
+        row = {f.attname: getattr(computer, f.attname)
+               for f in Computer._meta.concrete_fields if f.attname not in SKIP}
+        row["portal_seen"] = computer.company_portal_seen_at is not None
+        row["users"] = sorted(
+            tuple((f.attname, getattr(u, f.attname))
+                  for f in UserAccount._meta.concrete_fields if f.attname not in SKIP)
+            for u in computer.user_accounts.all()
+        )
+        computers[computer.jamf_id] = row
+    return computers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bulk_writes_leave_the_same_rows_as_the_orm(tenant_a, tenant_b, monkeypatch):
+    # Evaluation is compliance's business; here only what the importer itself writes is compared.
+    monkeypatch.setattr("devices.importer._evaluate", lambda *args: None)
+    first = [make_record(n, "t", users=n % 4) for n in range(1, 13)]  # 0 to 3 users, every section
+    second = copy.deepcopy(first)
+    for n, record in enumerate(second):
+        record["general"]["reportDate"] = "2099-01-01T00:00:00Z"
+        if n % 3 == 0:  # a partial record: only some sections, which must leave the others alone
+            for key in ("hardware", "security", "applications"):
+                record.pop(key)
+        if n % 3 == 1:
+            record["localUserAccounts"] = record["localUserAccounts"][1:]  # a user leaves
+            record["applications"] = []  # Company Portal removed
+        if n % 3 == 2:
+            record["operatingSystem"]["version"] = "15.9"
+            record["localUserAccounts"].append({"username": "new", "uid": "777", "admin": True})
+    second.append(make_record(99, "t", users=2))  # and a new Mac in the same batch as the updates
+    for records in (first, second):
+        result = run_import(tenant_a, records, batch_size=5)
+        assert not result.rejected
+        _reference_import(tenant_b, records)
+        assert _stored(tenant_a) == _stored(tenant_b)
+    assert Computer.objects.filter(tenant=tenant_a).count() == 13
+
+
+def test_read_is_text_and_integer_field_by_field():
+    # _Section.read's fast path gives what text() and integer() give, field by field, errors included.
+    from devices.jamf.mapping import INTEGER, MappingError, _Section
+
+    spec = (("a", "a", "text", 4), ("b", "b", "integer", None), ("c", "c", "text", None))
+    samples = ["  padded  ", "toolongvalue", "", None, 12, 1.0, 2.5, True, [], {}, "17", " 18 ", "x", 2**31,
+               -(2**31) + 1, 2**31 - 1]
+    for a in samples:
+        for b in samples:
+            for c in samples[:4] + [3]:
+                section = _Section({"a": a, "b": b, "c": c}, "hardware")
+                try:
+                    expected = {name: section.integer(key) if kind == INTEGER else section.text(key, limit)
+                                for name, key, kind, limit in spec}
+                except MappingError as exc:
+                    with pytest.raises(MappingError) as raised:
+                        section.read(spec, {})
+                    assert str(raised.value) == str(exc)
+                else:
+                    assert section.read(spec, {}) == expected
