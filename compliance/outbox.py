@@ -22,7 +22,8 @@ grow with N / chunk and the memory stays flat at any fleet size.
 """
 
 import datetime
-import enum
+import functools
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,8 +33,9 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from compliance.intune.payloads import entities_for, hold_reason, payload_hash
+from compliance.intune.payloads import entities_for, hold_reason, isoformat, payload_hash
 from compliance.models import ComplianceReport
+from devices.bulk import RowWriter, select_rows
 from devices.models import Computer, UserAccount
 from portal.models import ReportingMode, Tenant
 
@@ -182,7 +184,7 @@ def queue_reports(tenant_id, computer_ids=None, since=None, now=None, force=Fals
         with transaction.atomic():
             if not dry_run:
                 _lock_tenant(tenant_id)
-            macs = list(batch.values_list(*computer_fields, named=True))
+            macs = _rows(batch, computer_fields, inventory_mode)
             if not macs:
                 if wanted is None:
                     break
@@ -198,22 +200,47 @@ def queue_reports(tenant_id, computer_ids=None, since=None, now=None, force=Fals
     return result
 
 
+def _rows(queryset, fields, inventory_mode):
+    """Named rows; partner mode reads its few plain columns with psycopg's own loaders (devices.bulk)."""
+    if inventory_mode:  # every field, JSON included: Django's converters
+        return list(queryset.values_list(*fields, named=True))
+    return select_rows(queryset, fields)
+
+
+def _for_ids(queryset, field_name, ids):
+    """``queryset`` filtered to ``field_name`` in ``ids``. PostgreSQL takes the IDs as one array parameter:
+    Django prepares an ``IN`` list value by value, which cost more than the query itself."""
+    if connection.vendor == "postgresql":
+        column = "%s.%s" % (connection.ops.quote_name(queryset.model._meta.db_table),
+                            connection.ops.quote_name(queryset.model._meta.get_field(field_name).column))
+        return queryset.extra(where=["%s = ANY(%%s)" % column], params=[list(ids)])  # noqa: S610 - names only
+    return queryset.filter(**{field_name + "__in": ids})
+
+
 def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_after, inventory_mode, force, reason,
                  requested_by, dry_run, on_payload, result):
     by_id = {mac.id: mac for mac in macs}
+    users = UserAccount.objects.filter(compliance_status__isnull=False).exclude(entra_user_id="")
+    first, last = macs[0].id, macs[-1].id  # macs come by ascending ID
+    if last - first < 2 * len(macs):  # dense (a full pass): an ID range, and the odd user of another Mac is dropped
+        users = users.filter(computer_id__gte=first, computer_id__lte=last)
+    else:
+        users = _for_ids(users, "computer_id", list(by_id))
     users = [
-        user for user in UserAccount.objects.filter(computer_id__in=list(by_id), compliance_status__isnull=False)
-        .exclude(entra_user_id="").order_by("computer_id", "id").values_list(*user_fields, named=True)
-        if pair_device_id(by_id[user.computer_id], user)
+        user for user in _rows(users.order_by("computer_id", "id"), user_fields, inventory_mode)
+        if user.computer_id in by_id and pair_device_id(by_id[user.computer_id], user)
     ]
     if not users:
         return
     previous = {
-        row["user_account_id"]: row
-        for row in ComplianceReport.objects.filter(user_account_id__in=[u.id for u in users], latest=True)
-        .values(*LATEST_FIELDS)
+        row[1]: dict(zip(LATEST_FIELDS, row, strict=True))
+        for row in select_rows(
+            _for_ids(ComplianceReport.objects.filter(latest=True), "user_account_id", [u.id for u in users]),
+            LATEST_FIELDS, named=False,
+        )
     }
     new_rows = []
+    stamp = isoformat(now)  # every report of the run carries the same LastUpdateTime
     for user in users:
         computer = by_id[user.computer_id]
         result.pairs += 1
@@ -222,7 +249,7 @@ def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_aft
             result.held[held] += 1
             continue
         state = computer.inventory_state
-        entities = entities_for(guid, computer, user, state, user.compliance_status, now, inventory_mode)
+        entities = entities_for(guid, computer, user, state, user.compliance_status, stamp, inventory_mode)
         digest = payload_hash(entities)
         device_id = pair_device_id(computer, user)
         if force:
@@ -236,48 +263,40 @@ def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_aft
         if on_payload is not None:
             on_payload(computer, user, why, entities)
         new_rows.append({
-            "tenant_id": tenant.pk, "computer_id": computer.id, "user_account_id": user.id, "kind": Kind.REPORT,
-            "reason": why, "username": user.username, "entra_device_id": device_id,
+            "tenant_id": tenant.pk, "computer_id": computer.id, "user_account_id": user.id, "kind": Kind.REPORT.value,
+            "reason": str(why), "username": user.username, "entra_device_id": device_id,
             "entra_user_id": user.entra_user_id, "inventory_state": state,
-            "compliance_status": user.compliance_status or "", "payload": entities, "payload_hash": digest,
-            "status": Status.PENDING, "latest": True, "next_attempt_at": now, "requested_by": requested_by,
-            "created_at": now, "updated_at": now,
+            "compliance_status": user.compliance_status or "", "payload": json.dumps(entities),
+            "payload_hash": digest, "status": Status.PENDING.value, "latest": True, "next_attempt_at": now,
+            "requested_by": requested_by, "created_at": now, "updated_at": now,
         })
     result.created += len(new_rows)
     if dry_run or not new_rows:
         return
-    pair_ids = [row["user_account_id"] for row in new_rows]
-    # Never-sent pending reports of these pairs are replaced by the new ones; sent ones keep their message.
-    result.superseded += ComplianceReport.objects.filter(
-        user_account_id__in=pair_ids, status=Status.PENDING, message_id__isnull=True
-    ).update(status=Status.SUPERSEDED, finished_at=now, updated_at=now)
-    ComplianceReport.objects.filter(user_account_id__in=pair_ids, latest=True).update(latest=False)
+    # Never-sent pending reports of these pairs are replaced by the new ones; sent ones keep their message. Such a
+    # row is always its pair's latest (every new report supersedes them in this same transaction), so only pairs
+    # that have a latest report need the two updates: none, on a tenant's first pass.
+    pair_ids = [row["user_account_id"] for row in new_rows if row["user_account_id"] in previous]
+    if pair_ids:
+        pairs = _for_ids(ComplianceReport.objects.all(), "user_account_id", pair_ids)
+        result.superseded += pairs.filter(status=Status.PENDING, message_id__isnull=True).update(
+            status=Status.SUPERSEDED, finished_at=now, updated_at=now
+        )
+        pairs.filter(latest=True).update(latest=False)
     insert_reports(new_rows)
 
 
 def insert_reports(rows):
-    """Insert new reports (dicts of field values): ``COPY`` on PostgreSQL, several times faster than a multi-row
-    INSERT of JSON payloads at 100,000 rows; ``bulk_create`` elsewhere. Every other field takes its default."""
-    objects = [ComplianceReport(**row) for row in rows]
-    if connection.vendor != "postgresql":
-        ComplianceReport.objects.bulk_create(objects, batch_size=500)
-        return
-    fields = [f for f in ComplianceReport._meta.concrete_fields if not f.primary_key]
-    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    table = connection.ops.quote_name(ComplianceReport._meta.db_table)
-    attnames = [f.attname for f in fields]
-    ops = connection.ops
-    def value(obj, name):
-        # psycopg adapts str, int, bool, UUID and aware datetimes; choices go as their values, JSON as jsonb.
-        raw = getattr(obj, name)
-        if name in json_fields:
-            return ops.adapt_json_value(raw, None)
-        return raw.value if isinstance(raw, enum.Enum) else raw
+    """Insert new reports (dicts of column values, the payload as its JSON text): ``COPY`` on PostgreSQL, several
+    times faster than a multi-row INSERT of JSON payloads at 100,000 rows; ``executemany`` elsewhere
+    (devices.bulk.RowWriter: no model instances). Every other column takes its field's default."""
+    writer = _writer()
+    writer.insert_new([writer.row(row, {}) for row in rows], keys=False)
 
-    with connection.cursor() as cursor, cursor.cursor.copy("COPY %s (%s) FROM STDIN" % (table, columns)) as copy:
-        for obj in objects:
-            copy.write_row([value(obj, name) for name in attnames])
+
+@functools.cache
+def _writer():
+    return RowWriter(ComplianceReport)
 
 
 def cancel_pending(tenant_id, why, now=None):

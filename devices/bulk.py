@@ -62,10 +62,11 @@ class RowWriter:
             prepared.append(row)
         return prepared
 
-    def insert_new(self, rows):
-        """Insert rows that must not exist yet. PostgreSQL: ``COPY`` with primary keys taken from the table's
-        sequence first, returned in the rows' order; elsewhere one ``executemany`` INSERT, returning None (read
-        the keys back). A row that exists after all (written by someone else meanwhile) raises IntegrityError.
+    def insert_new(self, rows, keys=True):
+        """Insert rows that must not exist yet; a row that exists after all (written by someone else meanwhile)
+        raises IntegrityError. PostgreSQL: ``COPY``, with primary keys taken from the table's sequence first and
+        returned in the rows' order when ``keys`` (else None); elsewhere one ``executemany`` INSERT, returning
+        None (read the keys back).
         """
         if not rows:
             return []
@@ -74,16 +75,21 @@ class RowWriter:
         qn = connection.ops.quote_name
         columns = ", ".join(qn(self._column(name)) for name in self.columns)
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [self.table, self.pk_column, len(rows)],
-            )
-            ids = [pk for (pk,) in cursor.fetchall()]
-            sql = "COPY %s (%s, %s) FROM STDIN" % (qn(self.table), qn(self.pk_column), columns)
+            if keys:
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                    [self.table, self.pk_column, len(rows)],
+                )
+                ids = [pk for (pk,) in cursor.fetchall()]
+                sql = "COPY %s (%s, %s) FROM STDIN" % (qn(self.table), qn(self.pk_column), columns)
+                rows = [(pk, *row) for pk, row in zip(ids, rows, strict=True)]
+            else:
+                ids = None
+                sql = "COPY %s (%s) FROM STDIN" % (qn(self.table), columns)
             # The driver's cursor, for COPY; its errors become Django's (IntegrityError and so on).
             with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
-                for pk, row in zip(ids, rows, strict=True):
-                    copy.write_row((pk, *row))
+                for row in rows:
+                    copy.write_row(row)
         return ids
 
     def upsert(self, rows, unique, update_fields, returning=()):
@@ -132,23 +138,24 @@ def _row_type(fields):
     return collections.namedtuple("Row", fields)
 
 
-def select_rows(queryset, fields):
-    """The rows of ``queryset.values_list(*fields, named=True)``, read fast on PostgreSQL.
+def select_rows(queryset, fields, named=True):
+    """The rows of ``queryset.values_list(*fields, named=named)``, read fast on PostgreSQL.
 
     Django reads PostgreSQL timestamps with a pure-Python loader (to pin their time zone); for fields
     that need no other Django converter the same SQL runs on a cursor with psycopg's own (C) loader,
     which gives the same aware UTC datetimes (Django sets the connection's time zone to UTC).
     """
-    queryset = queryset.values_list(*fields, named=True)
+    queryset = queryset.values_list(*fields, named=named)
     if connection.vendor != "postgresql":
         return list(queryset)
     import psycopg
     from psycopg.pq import Format
 
-    row_type = _row_type(tuple(fields))
+    row_type = _row_type(tuple(fields)) if named else None
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
         oid = psycopg.adapters.types["timestamptz"].oid
         cursor.cursor.adapters.register_loader(oid, psycopg.adapters.get_loader(oid, Format.TEXT))
         cursor.execute(sql, params)
-        return [row_type._make(row) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    return [row_type._make(row) for row in rows] if named else rows

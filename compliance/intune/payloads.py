@@ -30,9 +30,10 @@ OS_NAME = "macOS"  # Intune's platform name for every Mac, whatever Jamf calls t
 
 
 def isoformat(value):
-    """Intune's timestamp format for entity fields: UTC with a Z, whole seconds."""
-    if value is None:
-        return None
+    """Intune's timestamp format for entity fields: UTC with a Z, whole seconds (text already in that format is kept
+    as is)."""
+    if value is None or isinstance(value, str):
+        return value
     return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -1,6 +1,7 @@
 """Evaluate-to-outbox: which (computer, user) pairs get a pending report, and when."""
 
 import datetime
+import json
 
 import pytest
 from django.db import connection
@@ -152,3 +153,31 @@ def test_query_count_does_not_grow_with_the_fleet(tenant):
     # A few statements per chunk of Macs (the INSERT may be split by the backend's parameter limit), none per Mac.
     assert len(small.captured_queries) <= 16
     assert len(large.captured_queries) <= len(small.captured_queries) + 3
+
+
+def test_reports_are_written_as_the_orm_would_write_them(tenant):
+    # insert_reports writes tuples (devices.bulk), not instances: every column must match what
+    # ComplianceReport(**values) + bulk_create stored before, defaults included.
+    from compliance.intune.payloads import entities_for, payload_hash
+    from compliance.outbox import insert_reports, tenant_guid
+
+    macs = registered_macs(tenant, 2, users=2)
+    now = timezone.now()
+    values = []
+    for user in UserAccount.objects.filter(computer__in=macs).order_by("id"):
+        entities = entities_for(tenant_guid(tenant), user.computer, user, 0, "compliant", now)
+        values.append({
+            "tenant_id": tenant.pk, "computer_id": user.computer_id, "user_account_id": user.pk, "kind": "report",
+            "reason": "new", "username": user.username, "entra_device_id": user.entra_device_id,
+            "entra_user_id": user.entra_user_id, "inventory_state": 0, "compliance_status": "compliant",
+            "payload": entities, "payload_hash": payload_hash(entities), "status": "pending", "latest": True,
+            "next_attempt_at": now, "requested_by": "", "created_at": now, "updated_at": now,
+        })
+    insert_reports([dict(row, payload=json.dumps(row["payload"])) for row in values])
+    written = list(ComplianceReport.objects.order_by("id"))
+    ComplianceReport.objects.all().delete()
+    ComplianceReport.objects.bulk_create([ComplianceReport(**row) for row in values])
+    expected = list(ComplianceReport.objects.order_by("id"))
+    fields = [f.attname for f in ComplianceReport._meta.concrete_fields if f.attname not in ("id", "created_at",
+                                                                                            "updated_at")]
+    assert [[getattr(r, f) for f in fields] for r in written] == [[getattr(r, f) for f in fields] for r in expected]
