@@ -1,0 +1,415 @@
+"""Benchmark: more qcluster processes against one PostgreSQL, under Intune faults: throughput and exactly-once.
+
+    .venv/bin/python bench/scaleout.py [--tenants 4] [--macs 1500] [--workers 1,2,4] [--fault-rate 0.05]
+        [--database-url postgres://postgres@127.0.0.1:5432/bench_scaleout] [--web-ports 8171,8172]
+
+Set-up (not timed): a fresh database; the simulator in its own process; ``--tenants`` tenants of ``--macs``
+registered Macs (one Entra-registered user each) with a webhook secret and Intune enabled; an initial
+evaluation and delivery so every pair starts accepted; two gunicorn processes (1 worker, 8 threads each)
+taking Jamf Pro webhooks, as two web machines would.
+
+Then one round per worker count W (1, 2, 4 by default):
+
+1. the simulator injects faults on the Intune partner service: ``--fault-rate`` each of 503 answers, 429
+   with Retry-After and dropped connections (no answer); messages carry ``--batch-size`` devices (25), so
+   a round has enough of them to meet every kind of fault; backoff is shortened to 1-5 s;
+2. W ``manage.py qcluster`` processes start (1 worker each: W machines' worth of workers);
+3. every Mac of every tenant gets a ComputerInventoryCompleted webhook with a new macOS version, sent to
+   the two web processes alternately (the intake is timed too);
+4. the webhook events flow through whatever the code does (drain, evaluation, outbox, delivery); the
+   benchmark also queues ``deliver_task`` for each tenant every 2 s, as the schedule would every minute,
+   so the round does not wait for the minute tick (extra runs are harmless: claims SKIP LOCKED);
+5. the round ends when every pair's latest report is from this round and accepted (or completed), and
+   nothing is pending or sending. Throughput = changes / (first webhook -> last acceptance).
+
+Checks per round (the script exits non-zero if one fails):
+
+- every webhook answered 202 was stored, and every stored event was processed;
+- exactly once: for every (device, user) pair, the number of entities the simulator applied for it in
+  the round equals 2 x the portal's reports of that pair sent in the round (a message applied twice, or
+  a report sent under two message IDs, would count more; a lost one less), and the simulator's stored
+  inventory carries the round's macOS version for every pair (none lost);
+- the simulator's own counters: messages applied = distinct message IDs of the round's reports; resends
+  of an applied message (after a dropped answer) were acknowledged as duplicates, not applied.
+"""
+
+import argparse
+import concurrent.futures
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import fresh_database, loadavg  # noqa: E402
+
+SECRET = "bench-secret~0123456789abcdef"
+WEBHOOK_SECRET = "bench-webhook-secret-0123456789abcdef"
+
+SEED = r"""
+import datetime, json, sys, uuid, django
+django.setup()
+from django.utils import timezone
+from devices.models import Computer, UserAccount
+from portal.models import ClientSecret, Tenant
+
+tenants, n, secret, webhook_secret = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+now = timezone.now()
+for slug, info in tenants.items():
+    tenant = Tenant.objects.create(name=slug, slug=slug, entra_tenant=info["name"], client_id=info["client_id"],
+                                   entra_tenant_id=info["id"], webhook_secret=webhook_secret)
+    ClientSecret.objects.create(tenant=tenant, value=secret, expires_at=now + datetime.timedelta(days=90))
+    Tenant.objects.filter(pk=tenant.pk).update(intune_enabled=True)  # the simulator is provisioned-agnostic
+    macs = Computer.objects.bulk_create([Computer(
+        tenant=tenant, jamf_id=str(i + 1), udid=str(uuid.uuid4()).upper(), serial_number="C02%s%06d" % (slug[:3], i),
+        name="%s Mac %d" % (slug, i), last_check_in=now, last_inventory_update=now - datetime.timedelta(hours=2),
+        entra_device_id=str(uuid.uuid4()), company_portal_version="5.2404.0",
+        company_portal_seen_at=now - datetime.timedelta(days=30), os_name="macOS", os_version="15.0",
+        os_build="24A335", filevault_state="ENCRYPTED", sip="ENABLED",
+        gatekeeper="APP_STORE_AND_IDENTIFIED_DEVELOPERS", auto_login_disabled=True, model="MacBook Pro",
+        model_identifier="Mac15,3", make="Apple", platform="Mac",
+    ) for i in range(n)])
+    UserAccount.objects.bulk_create([UserAccount(
+        computer=m, username="user", full_name="Bench User", email="user%s@%s.example" % (m.jamf_id, slug),
+        entra_user_id=str(uuid.uuid4()), entra_device_id=m.entra_device_id, entra_state="ACTIVATED",
+        password_min_length=12,
+    ) for m in macs])
+print("SEEDED")
+"""
+
+# The initial state, not timed: every pair evaluated, reported and accepted.
+PRIME = r"""
+import django
+django.setup()
+from compliance.delivery import deliver_tenant, due
+from compliance.evaluation import evaluate_tenant
+from compliance.outbox import queue_reports
+from portal.models import Tenant
+for tenant in Tenant.objects.all():
+    evaluate_tenant(tenant.pk)
+    queue_reports(tenant.pk)
+    while due(tenant.pk).exists():
+        deliver_tenant(tenant.pk, budget=600)
+print("PRIMED")
+"""
+
+STATE = r"""
+import json, sys, django
+django.setup()
+from django.db.models import Count, Max, Q
+from compliance.models import ComplianceReport
+from devices.models import InventoryEvent
+
+start = int(sys.argv[1])
+R = ComplianceReport.objects.filter(kind="report")
+latest = R.filter(latest=True).aggregate(
+    pairs=Count("id"), done=Count("id", filter=Q(id__gt=start, status__in=["accepted", "completed"])))
+print(json.dumps({
+    "pairs": latest["pairs"], "done": latest["done"],
+    "open": R.filter(status__in=["pending", "sending"]).count(),
+    "failed": R.filter(id__gt=start, status="failed").count(),
+    "events_pending": InventoryEvent.objects.filter(status__in=["pending", "failed"]).count(),
+    "events": InventoryEvent.objects.filter(source="webhook").count(),
+    "max_id": R.aggregate(m=Max("id"))["m"] or 0,
+}))
+"""
+
+KICK = r"""
+import sys, time, django
+django.setup()
+from compliance.tasks import queue_deliver
+from portal.models import Tenant
+ids = list(Tenant.objects.values_list("pk", flat=True))
+while True:
+    for pk in ids:
+        queue_deliver(pk)
+    time.sleep(2)
+"""
+
+ROUND_REPORTS = r"""
+import json, sys, django
+django.setup()
+from compliance.models import ComplianceReport
+rows = ComplianceReport.objects.filter(kind="report", id__gt=int(sys.argv[1])).exclude(message_id=None)
+out = {}
+for tenant, device, user, status, message in rows.values_list(
+        "tenant__slug", "entra_device_id", "entra_user_id", "status", "message_id"):
+    out.setdefault(tenant, []).append([device.lower(), user.lower(), status, str(message)])
+print(json.dumps(out))
+"""
+
+
+def run(script, env, *args):
+    result = subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=ROOT, env=env, capture_output=True,
+                            text=True)
+    if result.returncode:
+        raise SystemExit(result.stderr[-3000:])
+    return result.stdout.strip().splitlines()[-1]
+
+
+def start_simulator(env, work):
+    log = open(work / "simulator.log", "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "runsimulator", "--port", "0", "--no-seed", "--cert-dir", str(work / "sim")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
+    )
+    base = ca = None
+    for line in proc.stdout:
+        match = re.search(r"listening on (https://\S+)", line)
+        if match:
+            base = match.group(1)
+        if line.startswith("CA bundle:"):
+            ca = line.split(":", 1)[1].strip()
+        if base and ca:
+            break
+    if not (base and ca):
+        raise SystemExit("the simulator did not start; see %s" % (work / "simulator.log"))
+    return proc, base, ca
+
+
+class Sim:
+    def __init__(self, base, ca):
+        import requests
+
+        self.base, self.ca, self.session = base, ca, requests.Session()
+
+    def get(self, path, **params):
+        # verify per request: REQUESTS_CA_BUNDLE in the environment would override a Session's own
+        answer = self.session.get(self.base + path, params=params, timeout=60, verify=self.ca)
+        answer.raise_for_status()
+        return answer.json()
+
+    def post(self, path, body):
+        answer = self.session.post(self.base + path, json=body, timeout=60, verify=self.ca)
+        answer.raise_for_status()
+        return answer.json()
+
+    def devices(self, tenant_id):
+        """{(device, user): (entities applied, OsVersion stored)} of one simulated tenant."""
+        out = {}
+        for device, users in self.get("/_sim/microsoft/devices", tenant=tenant_id)["devices"].items():
+            for user, record in users.items():
+                inventory = record.get("inventory") or {}
+                out[(device, user)] = (record["messages"], inventory.get("OsVersion"))
+        return out
+
+    def stats(self):
+        state = self.get("/_sim/state")
+        return dict(state["services"]["MicrosoftService"]["stats"]), dict(state.get("counts", {}))
+
+
+def stop(proc, grace=20):
+    """SIGTERM to a process group, SIGKILL after ``grace`` seconds (django-q2 waits for its task queue)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+
+
+def wait_for_port(port, timeout=60):
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("nothing listens on port %d" % port)
+
+
+def send_webhook(port, slug, body):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/hooks/jamf/%s/" % slug, body=body,
+                     headers={"Content-Type": "application/json", "X-Webhook-Secret": WEBHOOK_SECRET})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except OSError:
+        return 0
+    finally:
+        conn.close()
+
+
+def webhooks(slugs, macs, version, stamp):
+    from simulator.jamf import webhook_body
+
+    bodies = []
+    for slug in slugs:
+        for i in range(macs):
+            record = {"id": str(i + 1), "udid": "", "general": {"name": "%s Mac %d" % (slug, i)},
+                      "hardware": {"serialNumber": "C02%s%06d" % (slug[:3], i)},
+                      "operatingSystem": {"version": version, "build": "24B%d" % (i % 90)}}
+            body = webhook_body("ComputerInventoryCompleted", record, stamp)
+            body["event"].pop("udid", None)  # the Mac is known by its Jamf ID
+            bodies.append((slug, json.dumps(body).encode()))
+    return bodies
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tenants", type=int, default=4)
+    parser.add_argument("--macs", type=int, default=1500, help="Macs per tenant")
+    parser.add_argument("--workers", default="1,2,4", help="qcluster processes per round")
+    parser.add_argument("--fault-rate", type=float, default=0.05, help="each of 503, 429 and dropped answers")
+    parser.add_argument("--batch-size", type=int, default=25, help="devices per DataUploadMessage")
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/bench_scaleout")
+    parser.add_argument("--web-ports", default="8171,8172")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds a round may take")
+    args = parser.parse_args()
+    ports = [int(p) for p in args.web_ports.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="bench-scaleout-"))
+    env = dict(os.environ, DATABASE_URL=args.database_url, PORTAL_VAR_DIR=str(work / "var"), LOG_LEVEL="WARNING",
+               DEBUG="false", DJANGO_SETTINGS_MODULE="portal.settings", Q_WORKERS="1",
+               INTUNE_BACKOFF_BASE="1", INTUNE_BACKOFF_MAX="5", INTUNE_DELIVERY_MAX_RETRY_WAIT="2",
+               INTUNE_BATCH_SIZE=str(args.batch_size))
+    (work / "var" / "static").mkdir(parents=True)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    fresh_database(env, args.database_url)
+    sim_proc, base, ca = start_simulator(env, work)
+    sim = Sim(base, ca)
+    overrides = {c: {"login": base, "graph": base + "/graph"} for c in ("global", "usgov", "usgov_dod", "china")}
+    env.update(PORTAL_CLOUD_OVERRIDES=json.dumps(overrides), PORTAL_CA_BUNDLE=ca)
+    procs = []
+    kicker = None
+    clusters = []
+    failures = []
+    try:
+        tenants = {}
+        for t in range(args.tenants):
+            slug = "t%02d" % t
+            info = {"name": "%s.onmicrosoft.com" % slug, "client_id": str(uuid.uuid4())}
+            info["id"] = sim.post("/_sim/microsoft/tenants", {
+                "name": info["name"], "client_id": info["client_id"], "secrets": [SECRET]})["id"]
+            tenants[slug] = info
+        started = time.perf_counter()
+        print(run(SEED, env, json.dumps(tenants), args.macs, SECRET, WEBHOOK_SECRET), end=" ")
+        print(run(PRIME, env), "%d tenants x %d Macs in %.0f s (not timed)" % (
+            args.tenants, args.macs, time.perf_counter() - started))
+        for port in ports:
+            procs.append(subprocess.Popen(
+                [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi", "--workers", "1", "--threads", "8",
+                 "--worker-class", "gthread", "--bind", "127.0.0.1:%d" % port, "--log-level", "warning"],
+                cwd=ROOT, env=env, start_new_session=True))
+        for port in ports:
+            wait_for_port(port)
+        changes = args.tenants * args.macs
+        results = []
+        for round_no, workers in enumerate(int(w) for w in args.workers.split(",")):
+            version = "15.%d" % (round_no + 1)
+            start_id = json.loads(run(STATE, env, 0))["max_id"]
+            before_devices = {slug: sim.devices(info["id"]) for slug, info in tenants.items()}
+            stats_before, counts_before = sim.stats()
+            events_before = json.loads(run(STATE, env, start_id))["events"]
+            sim.post("/_sim/faults", {"error_rate": args.fault_rate, "throttle_rate": args.fault_rate,
+                                      "drop_rate": args.fault_rate, "retry_after": 1, "paths": ["/intune/"]})
+            load_before = loadavg()
+            clusters = [subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
+                                         stdout=subprocess.DEVNULL, stderr=open(work / ("qcluster-%d-%d.log" % (  # noqa: SIM115
+                                             round_no, i)), "w"), start_new_session=True) for i in range(workers)]
+            time.sleep(3)  # the clusters' start-up is not the round's
+            bodies = webhooks(list(tenants), args.macs, version, None)
+            t0 = time.perf_counter()
+            kicker = subprocess.Popen([sys.executable, "-c", KICK], cwd=ROOT, env=env, start_new_session=True)
+            statuses = {}
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                for status in pool.map(lambda item: send_webhook(ports[item[0] % len(ports)], *item[1]),
+                                       enumerate(bodies)):
+                    statuses[status] = statuses.get(status, 0) + 1
+            intake = time.perf_counter() - t0
+            deadline = time.monotonic() + args.timeout
+            drained = None
+            while True:
+                state = json.loads(run(STATE, env, start_id))
+                if drained is None and not state["events_pending"]:
+                    drained = time.perf_counter() - t0
+                if state["done"] == state["pairs"] and not state["open"] and not state["events_pending"]:
+                    break
+                if time.monotonic() > deadline:
+                    failures.append("round with %d workers timed out: %s" % (workers, state))
+                    break
+                time.sleep(1)
+            elapsed = time.perf_counter() - t0
+            load_after = loadavg()
+            stop(kicker)
+            kicker = None
+            for cluster in clusters:
+                stop(cluster)
+            sim.post("/_sim/faults", {"error_rate": 0, "throttle_rate": 0, "drop_rate": 0, "paths": []})
+            stats_after, counts_after = sim.stats()
+
+            # -- the checks ----------------------------------------------------------------------
+            sent = json.loads(run(ROUND_REPORTS, env, start_id))
+            stored = state["events"] - events_before
+            if statuses.get(202, 0) != len(bodies) or stored != len(bodies):
+                failures.append("webhooks: %s answered, %d stored for %d sent" % (statuses, stored, len(bodies)))
+            messages = set()
+            reports = 0
+            for slug, info in tenants.items():
+                per_pair = {}
+                for device, user, status, message in sent.get(slug, []):
+                    if status not in ("accepted", "completed"):
+                        failures.append("%s: a report of %s/%s ended %s" % (slug, device, user, status))
+                    per_pair[(device, user)] = per_pair.get((device, user), 0) + 1
+                    messages.add(message)
+                    reports += 1
+                after = sim.devices(info["id"])
+                for pair, (applied, os_version) in after.items():
+                    delta = applied - before_devices[slug].get(pair, (0, None))[0]
+                    if delta != 2 * per_pair.get(pair, 0):
+                        failures.append("%s %s: %d entities applied for %d reports" % (
+                            slug, pair, delta, per_pair.get(pair, 0)))
+                    if os_version != version:
+                        failures.append("%s %s: Intune holds macOS %s, not %s" % (slug, pair, os_version, version))
+                if len(after) != args.macs:
+                    failures.append("%s: Intune holds %d pairs, not %d" % (slug, len(after), args.macs))
+            applied = stats_after["uploads_applied"] - stats_before["uploads_applied"]
+            duplicates = stats_after["uploads_duplicate"] - stats_before["uploads_duplicate"]
+            if applied != len(messages):
+                failures.append("the simulator applied %d messages; the portal sent %d" % (applied, len(messages)))
+            faults = {k.split(":", 1)[1]: counts_after.get(k, 0) - counts_before.get(k, 0)
+                      for k in counts_after if k.startswith("fault:")}
+            results.append((workers, elapsed, intake, reports, len(messages), duplicates, faults, load_before,
+                            load_after))
+            print("%d qcluster process(es): %d changes applied in %.1f s = %.0f changes/s (webhook intake %.1f s, "
+                  "every event processed at %.1f s; %d reports in %d messages, %d resends acknowledged as duplicates, "
+                  "faults injected %s; load before %s, after %s)" % (
+                      workers, changes, elapsed, changes / elapsed, intake, drained or elapsed, reports,
+                      len(messages), duplicates, faults, load_before, load_after), flush=True)
+    finally:
+        for proc in [kicker, *clusters, *procs, sim_proc]:
+            if proc is not None:
+                stop(proc)
+    print("workers  seconds  changes/s  reports  messages  duplicates")
+    for workers, elapsed, _intake, reports, messages, duplicates, *_ in results:
+        print("%7d  %7.1f  %9.0f  %7d  %8d  %10d" % (workers, elapsed, changes / elapsed, reports, messages,
+                                                     duplicates))
+    if failures:
+        print("FAILED CHECKS (%d):" % len(failures))
+        for failure in failures[:50]:
+            print("  " + failure)
+        raise SystemExit(1)
+    print("every check passed: each change applied exactly once, none lost, with %s qcluster processes"
+          % args.workers)
+
+
+if __name__ == "__main__":
+    main()
