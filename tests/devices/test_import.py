@@ -197,7 +197,10 @@ def _reference_import(tenant, records):
                                             update_fields=USER_FIELDS)
 
 
-SKIP = {"id", "tenant_id", "computer_id", "created_at", "updated_at", "company_portal_seen_at"}
+# Not compared: keys, timestamps of the write, and the evaluation results (compliance's, written on the
+# importer's announcement; the reference below does not announce).
+SKIP = {"id", "tenant_id", "computer_id", "created_at", "updated_at", "company_portal_seen_at", "inventory_state",
+        "compliance_status", "registration_state", "failed_rules", "evaluated_at"}
 
 
 def _stored(tenant):
@@ -216,9 +219,7 @@ def _stored(tenant):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_bulk_writes_leave_the_same_rows_as_the_orm(tenant_a, tenant_b, monkeypatch):
-    # Evaluation is compliance's business; here only what the importer itself writes is compared.
-    monkeypatch.setattr("devices.importer._evaluate", lambda *args: None)
+def test_bulk_writes_leave_the_same_rows_as_the_orm(tenant_a, tenant_b):
     first = [make_record(n, "t", users=n % 4) for n in range(1, 13)]  # 0 to 3 users, every section
     second = copy.deepcopy(first)
     for n, record in enumerate(second):
