@@ -8,6 +8,7 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from compliance import computer_admin  # noqa: F401 - registers the computer page with its Intune parts
@@ -17,6 +18,15 @@ from devices.models import SMART_GROUPS, ComplianceStatus, Computer, failing_rul
 from devices.rules import CODES, COMPUTER, REGISTERED_GROUP, RULES, USER, get_rule
 from portal import tenancy
 from portal.admin import ScopedTenantFilter, TenantScopedAdminMixin
+from portal.admin_format import (
+    badge,
+    clipped,
+    compliance_badge,
+    counters_html,
+    duration_text,
+    inventory_state_badge,
+    short_datetime,
+)
 from portal.models import SyncRun, Tenant
 
 RULE_FIELDS = [
@@ -218,9 +228,9 @@ class _ReadOnlyHistoryMixin(TenantScopedAdminMixin):
 class ComplianceReportAdmin(_ReadOnlyHistoryMixin, admin.ModelAdmin):
     """Every report to Intune: the outbox (pending) and the history, with Intune's answer."""
 
+    # Made when, for which Mac and user, with what outcome; the payload and timings are on the report's page.
     list_display = [
-        "created_at", "tenant", "computer", "username", "kind", "reason", "inventory_state", "compliance_status",
-        "status_colour", "attempts", "sent_at", "answer",
+        "made", "tenant", "mac_and_user", "status_colour", "compliance", "inventory_state_badge", "reason", "answer",
     ]
     list_filter = [("tenant", ScopedTenantFilter), "status", "kind", "reason", "inventory_state"]
     list_select_related = ["tenant", "computer"]
@@ -243,14 +253,35 @@ class ComplianceReportAdmin(_ReadOnlyHistoryMixin, admin.ModelAdmin):
     def lookup_allowed(self, lookup, value, request=None):
         return lookup in ("computer", "computer__id__exact") or super().lookup_allowed(lookup, value, request)
 
+    @admin.display(description=_("made"), ordering="created_at")
+    def made(self, obj):
+        return short_datetime(obj.created_at)
+
+    @admin.display(description=_("Mac and user"), ordering="computer__name")
+    def mac_and_user(self, obj):
+        return format_html('{}<span class="secondary">{}</span>', obj.computer, obj.username or "-")
+
     @admin.display(description=_("status"), ordering="status")
     def status_colour(self, obj):
         return status_html(obj)
 
+    @admin.display(description=_("compliance"), ordering="compliance_status")
+    def compliance(self, obj):
+        if obj.kind != ComplianceReport.Kind.REPORT:
+            return "-"
+        return compliance_badge(obj.compliance_status, obj.get_compliance_status_display())
+
+    @admin.display(description=_("inventory state"), ordering="inventory_state")
+    def inventory_state_badge(self, obj):
+        if obj.kind != ComplianceReport.Kind.REPORT:
+            return "-"
+        return inventory_state_badge(obj.inventory_state, obj.get_inventory_state_display())
+
     @admin.display(description=_("Intune's answer"))
     def answer(self, obj):
-        text = str(answer_text(obj))
-        return text if len(text) <= 90 else text[:89] + "\u2026"
+        if obj.status in (ComplianceReport.Status.COMPLETED, ComplianceReport.Status.ACCEPTED):
+            return "-"  # the status says it all
+        return clipped(answer_text(obj), 90)
 
     @admin.display(description=_("payload as sent"))
     def payload_pretty(self, obj):
@@ -277,18 +308,35 @@ class ComplianceReportAdmin(_ReadOnlyHistoryMixin, admin.ModelAdmin):
 class SyncRunAdmin(_ReadOnlyHistoryMixin, admin.ModelAdmin):
     """One row per background run: evaluate, deliver, status read-back, provisioning."""
 
-    list_display = ["started_at", "tenant", "kind", "status", "duration", "summary", "short_error"]
+    list_display = ["started", "tenant", "kind", "status_badge", "duration_text", "summary", "short_error"]
     list_filter = [("tenant", ScopedTenantFilter), "kind", "status"]
     list_select_related = ["tenant"]
     show_full_result_count = False
     list_per_page = 100
-    fields = ["tenant", "kind", "status", "started_at", "finished_at", "duration", "counters", "error"]
+    fields = ["tenant", "kind", "status_badge", "started_at", "finished_at", "duration_text", "all_counters", "error"]
     readonly_fields = fields
+    STATUS_TONES = {"succeeded": "ok", "partial": "warn", "failed": "bad", "running": "info"}
+
+    @admin.display(description=_("started"), ordering="started_at")
+    def started(self, obj):
+        return short_datetime(obj.started_at)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj):
+        return badge(obj.get_status_display(), self.STATUS_TONES.get(obj.status, "quiet"))
+
+    @admin.display(description=_("duration"))
+    def duration_text(self, obj):
+        return duration_text(obj.duration)
 
     @admin.display(description=_("counters"))
     def summary(self, obj):
-        return ", ".join("%s %s" % (k, v) for k, v in obj.counters.items() if v not in (0, "", None, False))[:120]
+        return counters_html(obj.counters, limit=6)
+
+    @admin.display(description=_("counters"))
+    def all_counters(self, obj):
+        return counters_html(obj.counters)
 
     @admin.display(description=_("error"))
     def short_error(self, obj):
-        return obj.error if len(obj.error) <= 80 else obj.error[:79] + "\u2026"
+        return clipped(obj.error, 80) if obj.error else "-"

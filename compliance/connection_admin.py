@@ -89,6 +89,8 @@ class ConnectionTestAdminMixin:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
+            # One tenant's test (its page's button) sits under that tenant in the breadcrumbs.
+            "original": results[0][0] if len(results) == 1 else None,
             "title": _("Connection test"),
             "results": [
                 {

@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from devices.models import ComplianceStatus, InventoryState
 from devices.osversion import UnparseableVersion, parse_build, parse_version
 from portal.models import SyncRun, Tenant  # noqa: F401 - SyncRun moved to portal (shared run bookkeeping); kept importable
 from portal.tenancy import scoped_queryset
@@ -57,7 +58,7 @@ class CompliancePolicy(models.Model):
 
     # Password (per user account; NotEnforced fails a rule that asks for a value)
     password_min_length = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(4), MaxValueValidator(16)]
+        _("minimum password length"), null=True, blank=True, validators=[MinValueValidator(4), MaxValueValidator(16)]
     )
     password_type = models.CharField(max_length=16, choices=PasswordType.choices, blank=True)
     password_min_character_sets = models.PositiveSmallIntegerField(
@@ -201,8 +202,8 @@ class ComplianceReport(models.Model):
     username = models.CharField(max_length=255, blank=True)
     entra_device_id = models.CharField(_("Entra device ID"), max_length=64, blank=True)
     entra_user_id = models.CharField(_("Entra user ID"), max_length=64, blank=True)
-    inventory_state = models.SmallIntegerField(null=True, blank=True)
-    compliance_status = models.CharField(max_length=16, blank=True)
+    inventory_state = models.SmallIntegerField(choices=InventoryState.choices, null=True, blank=True)
+    compliance_status = models.CharField(max_length=16, choices=ComplianceStatus.choices, blank=True)
     payload = models.JSONField(default=list, blank=True, help_text=_("The entities exactly as sent."))
     payload_hash = models.CharField(max_length=64, blank=True)
 

@@ -21,20 +21,19 @@ from django.utils.translation import ngettext
 from compliance.intune.payloads import HOLD_REASONS, hold_reason
 from compliance.models import ComplianceReport
 from portal import tenancy
+from portal.admin_format import badge, compliance_badge, inventory_state_badge
 
 Status = ComplianceReport.Status
 HISTORY_PER_USER = 15
 CHANGE_URL = "admin:compliance_compliancereport_change"
-STATE_NAMES = {0: _("0 activated"), 1: _("1 deactivated"), 2: _("2 unresponsive")}
-STATUS_COLOURS = {
-    Status.COMPLETED: "#2e7d32", Status.ACCEPTED: "#1565c0", Status.PENDING: "#6d6d6d", Status.SENDING: "#6d6d6d",
-    Status.FAILED: "#c62828", Status.SUPERSEDED: "#9e9e9e",
+STATUS_TONES = {
+    Status.COMPLETED: "ok", Status.ACCEPTED: "info", Status.PENDING: "quiet", Status.SENDING: "quiet",
+    Status.FAILED: "bad", Status.SUPERSEDED: "quiet",
 }
 
 
 def status_html(report):
-    return format_html('<strong style="color:{}">{}</strong>', STATUS_COLOURS.get(report.status, "inherit"),
-                       report.get_status_display())
+    return badge(report.get_status_display(), STATUS_TONES.get(report.status, "quiet"))
 
 
 def answer_text(report):
@@ -93,8 +92,10 @@ def history_html(computer):
                     format_html('<a href="{}">{}</a>', reverse(CHANGE_URL, args=[r.pk]),
                                 r.created_at.strftime("%Y-%m-%d %H:%M:%S")),
                     r.get_reason_display(),
-                    STATE_NAMES.get(r.inventory_state, "-") if r.kind == ComplianceReport.Kind.REPORT else "-",
-                    r.compliance_status or "-",
+                    inventory_state_badge(r.inventory_state, r.get_inventory_state_display())
+                    if r.kind == ComplianceReport.Kind.REPORT else "-",
+                    compliance_badge(r.compliance_status, r.get_compliance_status_display())
+                    if r.kind == ComplianceReport.Kind.REPORT else "-",
                     status_html(r),
                     r.sent_at.strftime("%Y-%m-%d %H:%M:%S") if r.sent_at else "-",
                     r.attempts,
@@ -308,17 +309,28 @@ class IntuneActionsMixin:
         return response
 
     def intune_tools(self, request, obj):
-        """The computer page's buttons for ``request.user``: [(key, label, url)]; none below operator."""
+        """The computer page's Intune buttons for ``request.user``: [{key, label, url, title, tone}]; none below
+        operator."""
         if not tenancy.has_role(request.user, obj.tenant_id, tenancy.OPERATOR):
             return []
         name = "admin:%s_%s_intune_action" % (self.opts.app_label, self.opts.model_name)
-        labels = {"resend": _("Re-send to Intune"), "retire": _("Retire"),
-                  "delete": _("Delete from Entra ID and Intune")}
-        return [(key, label, reverse(name, args=[obj.pk, key])) for key, label in labels.items()]
+        buttons = [
+            ("resend", _("Re-send to Intune"), _("Send this Mac's current state to Intune again, for each "
+                                                 "registered user."), "primary"),
+            ("retire", _("Retire"), _("Mark the Mac as no longer managed and report it to Intune as deactivated."),
+             ""),
+            ("delete", _("Delete from Entra ID and Intune"), _(
+                "Remove the Mac's device record in the customer's Entra ID and Intune; it stays in this portal and "
+                "in Jamf Pro."), "danger"),
+        ]
+        return [{"key": key, "label": label, "url": reverse(name, args=[obj.pk, key]), "title": title, "tone": tone}
+                for key, label, title, tone in buttons]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:
             context["intune_tools"] = self.intune_tools(request, obj)
+            context["report_history_url"] = "%s?%s" % (
+                reverse("admin:compliance_compliancereport_changelist"), urlencode({"computer": obj.pk}))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 

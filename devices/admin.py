@@ -13,7 +13,6 @@ from django.utils.translation import gettext_lazy as _
 from devices.models import (
     RULE_CODE_RE,
     SMART_GROUPS,
-    ComplianceStatus,
     Computer,
     InventoryEvent,
     UserAccount,
@@ -23,6 +22,7 @@ from devices.models import (
 from devices.rules import CODES, describe, get_rule
 from portal import tenancy
 from portal.admin import ScopedTenantFilter, TenantScopedAdminMixin
+from portal.admin_format import REGISTRATION_TONES, ago, badge, compliance_badge, inventory_state_badge
 
 
 class CompanyPortalFilter(admin.SimpleListFilter):
@@ -40,26 +40,59 @@ class CompanyPortalFilter(admin.SimpleListFilter):
         return queryset
 
 
-def _counting_queryset(request, model_admin):
-    """The rows a filter's counts are taken over: the user's Macs, in the chosen tenant if one is chosen."""
-    queryset = model_admin.get_queryset(request)
-    tenant_id = request.GET.get("tenant__id__exact")
-    if tenant_id and tenant_id.isdigit():
-        queryset = queryset.filter(tenant_id=tenant_id)
-    return queryset
+# Short words for the list column; the full state is the badge's hover text and the Mac page's value.
+REGISTRATION_SHORT = {"account_not_onboarded": _("Not onboarded?")}
 
 
-class SmartGroupFilter(admin.SimpleListFilter):
-    """The smart groups of the seed (steps 3, 4, 7), each with its count, in one query."""
+class CountedFilter(admin.SimpleListFilter):
+    """A filter whose choices always carry their counts, taken over the list as the other filters narrow it.
+
+    Django's facets do exactly that (the rows the changelist would show with this filter left out), so the
+    counts are the facet query, asked for even when the "Show counts" toggle is off: one aggregate query.
+    ``conditions`` gives each choice's condition as a Q; ``hide_empty`` leaves out choices with no rows.
+    """
+
+    hide_empty = False
+
+    def conditions(self):
+        raise NotImplementedError
+
+    def get_facet_counts(self, pk_attname, filtered_qs):
+        conditions = self.conditions()
+        return {
+            "%d__c" % i: Count(pk_attname, filter=conditions[key])
+            for i, (key, _label) in enumerate(self.lookup_choices) if key in conditions
+        }
+
+    def choices(self, changelist):
+        counts = self.get_facet_queryset(changelist)
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": _("All"),
+        }
+        for i, (key, title) in enumerate(self.lookup_choices):
+            count = counts.get("%d__c" % i, 0)
+            if self.hide_empty and not count and str(key) != self.value():
+                continue
+            yield {
+                "selected": self.value() == str(key),
+                "query_string": changelist.get_query_string({self.parameter_name: key}),
+                "display": "%s (%d)" % (title, count),
+            }
+
+
+class SmartGroupFilter(CountedFilter):
+    """The smart groups of the seed (steps 3, 4, 7), each with its count under the other filters."""
 
     title = _("smart group")
     parameter_name = "smart_group"
 
     def lookups(self, request, model_admin):
-        counts = _counting_queryset(request, model_admin).aggregate(
-            **{key: Count("pk", filter=smart_group_q(key)) for key, _label in SMART_GROUPS}
-        )
-        return [(key, "%s (%d)" % (label, counts[key])) for key, label in SMART_GROUPS]
+        return SMART_GROUPS
+
+    def conditions(self):
+        return {key: smart_group_q(key) for key, _label in SMART_GROUPS}
 
     def queryset(self, request, queryset):
         if self.value() in dict(SMART_GROUPS):
@@ -67,21 +100,18 @@ class SmartGroupFilter(admin.SimpleListFilter):
         return queryset
 
 
-class FailingRuleFilter(admin.SimpleListFilter):
-    """Macs failing a given compliance rule; lists the rules some Mac fails, with counts."""
+class FailingRuleFilter(CountedFilter):
+    """Macs failing a given compliance rule: the rules some listed Mac fails, with counts."""
 
     title = _("failing rule")
     parameter_name = "failing_rule"
+    hide_empty = True
 
     def lookups(self, request, model_admin):
-        counts = _counting_queryset(request, model_admin).aggregate(
-            **{"rule_%d" % i: Count("pk", filter=failing_rule_q(code)) for i, code in enumerate(CODES)}
-        )
-        return [
-            (code, "%s (%d)" % (get_rule(code).title, counts["rule_%d" % i]))
-            for i, code in enumerate(CODES)
-            if counts["rule_%d" % i] or code == self.value()
-        ]
+        return [(code, get_rule(code).title) for code in CODES]
+
+    def conditions(self):
+        return {code: failing_rule_q(code) for code in CODES}
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -124,19 +154,58 @@ class ReadOnlyInventoryMixin(TenantScopedAdminMixin):
 
 
 class UserAccountInline(ReadOnlyInventoryMixin, admin.TabularInline):
+    """A Mac's user accounts: who, their Entra registration and compliance, their password settings in one cell."""
+
     model = UserAccount
     extra = 0
     can_delete = False
+    verbose_name_plural = _("user accounts")
     fields = [
-        "username", "full_name", "email", "entra_state", "entra_user_id", "entra_device_id", "registration_state",
-        "compliance_status", "failed_rule_titles", "password_min_length", "password_type",
-        "password_min_complex_characters", "password_max_age_days", "password_history_depth",
+        "user_summary", "entra_state", "entra_ids", "registration_state", "compliance", "failed_rule_titles",
+        "password_summary",
     ]
     readonly_fields = fields
+
+    @admin.display(description=_("user"))
+    def user_summary(self, obj):
+        details = [value for value in (obj.full_name, obj.email) if value and value != obj.username]
+        return format_html(
+            "<strong>{}</strong>{}", obj.username,
+            format_html_join("", '<span class="help">{}</span>', ((value,) for value in details)),
+        )
+
+    @admin.display(description=_("Entra user and device IDs"))
+    def entra_ids(self, obj):
+        if not (obj.entra_user_id or obj.entra_device_id):
+            return "-"
+        return format_html('<code title="{}">{}</code><span class="help" title="{}">{}</span>',
+                           _("Entra user ID"), obj.entra_user_id or "-", _("Entra device ID"),
+                           obj.entra_device_id or "-")
+
+    @admin.display(description=_("compliance"))
+    def compliance(self, obj):
+        return compliance_badge(obj.compliance_status, obj.get_compliance_status_display())
 
     @admin.display(description=_("failed rules"))
     def failed_rule_titles(self, obj):
         return ", ".join(str(rule.title) for rule in describe(obj.failed_rules)) or "-"
+
+    @admin.display(description=_("password settings"))
+    def password_summary(self, obj):
+        """The account's password policy as Jamf Pro reports it, in one line."""
+        parts = [
+            (_("type"), obj.password_type),
+            (_("min length"), obj.password_min_length),
+            (_("complex characters"), obj.password_min_complex_characters),
+            (_("max age (days)"), obj.password_max_age_days),
+            (_("history"), obj.password_history_depth),
+        ]
+        shown = [(name, value) for name, value in parts if value not in (None, "")]
+        if not shown:
+            return "-"
+        return format_html_join(
+            "", '<span class="pw-setting">{}: <strong>{}</strong></span> ', ((name, value) for name, value in shown)
+        )
 
     def get_queryset(self, request):
         return UserAccount.objects.for_user(request.user)
@@ -144,10 +213,12 @@ class UserAccountInline(ReadOnlyInventoryMixin, admin.TabularInline):
 
 @admin.register(Computer)
 class ComputerAdmin(ReadOnlyInventoryMixin, admin.ModelAdmin):
+    # The columns that answer "which Macs need me?" first; hardware and identifiers are on the Mac's page.
     list_display = [
-        "name", "serial_number", "tenant", "model", "os_version", "last_check_in", "company_portal",
-        "registration_state", "inventory_state", "compliance", "failed_rule_titles",
+        "name_and_serial", "tenant", "compliance", "failed_rule_titles", "registration", "inventory_state_badge",
+        "company_portal", "checked_in", "os_version",
     ]
+    list_display_links = ["name_and_serial"]
     list_filter = [
         ("tenant", ScopedTenantFilter), SmartGroupFilter, "compliance_status", FailingRuleFilter, "inventory_state",
         "registration_state", "managed", "filevault_state", "sip", "gatekeeper", CompanyPortalFilter,
@@ -203,11 +274,29 @@ class ComputerAdmin(ReadOnlyInventoryMixin, admin.ModelAdmin):
     def company_portal(self, obj):
         return obj.company_portal_version is not None
 
-    @admin.display(description=_("compliant"), boolean=True, ordering="compliance_status")
+    @admin.display(description=_("compliance"), ordering="compliance_status")
     def compliance(self, obj):
-        if obj.compliance_status is None:
-            return None
-        return obj.compliance_status == ComplianceStatus.COMPLIANT
+        return compliance_badge(obj.compliance_status, obj.get_compliance_status_display())
+
+    @admin.display(description=_("Mac"), ordering="name")
+    def name_and_serial(self, obj):
+        return format_html('{}<span class="secondary">{}</span>', obj.name or _("(no name)"), obj.serial_number)
+
+    @admin.display(description=_("registration"), ordering="registration_state")
+    def registration(self, obj):
+        if not obj.registration_state:
+            return "-"
+        short = REGISTRATION_SHORT.get(obj.registration_state)
+        label = obj.get_registration_state_display()
+        return badge(short or label, REGISTRATION_TONES.get(obj.registration_state, "quiet"), label if short else "")
+
+    @admin.display(description=_("inventory state"), ordering="inventory_state")
+    def inventory_state_badge(self, obj):
+        return inventory_state_badge(obj.inventory_state, obj.get_inventory_state_display())
+
+    @admin.display(description=_("last check-in"), ordering="last_check_in")
+    def checked_in(self, obj):
+        return ago(obj.last_check_in)
 
     @admin.display(description=_("failed rules"))
     def failed_rule_titles(self, obj):

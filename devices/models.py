@@ -150,41 +150,44 @@ class Computer(models.Model):
     udid = models.CharField(_("UDID"), max_length=64)
     serial_number = models.CharField(max_length=64, blank=True)
     name = models.CharField(max_length=255, blank=True)
-    last_check_in = models.DateTimeField(null=True, blank=True, help_text=_("The recurring check-in (lastContact)."))
+    last_check_in = models.DateTimeField(
+        _("last check-in"), null=True, blank=True, help_text=_("The recurring check-in (lastContact).")
+    )
     last_inventory_update = models.DateTimeField(null=True, blank=True, help_text=_("Jamf's general.reportDate."))
     last_enrolled = models.DateTimeField(null=True, blank=True)
     managed = models.BooleanField(default=True)
     retired_at = models.DateTimeField(null=True, blank=True)
     entra_device_id = models.CharField(_("Entra device ID"), max_length=64, blank=True)
-    company_portal_version = models.CharField(max_length=64, null=True, blank=True)
+    company_portal_version = models.CharField(_("Company Portal version"), max_length=64, null=True, blank=True)
     company_portal_seen_at = models.DateTimeField(
+        _("Company Portal seen at"),
         null=True, blank=True, help_text=_("When Company Portal was first seen installed.")
     )
 
     # Hardware
     architecture = models.CharField(max_length=32, blank=True)
-    open_ram_slots = models.IntegerField(null=True, blank=True)
-    battery_capacity_percent = models.IntegerField(null=True, blank=True)
-    boot_rom = models.CharField(max_length=64, blank=True)
-    bus_speed_mhz = models.IntegerField(null=True, blank=True)
-    cache_size_kb = models.IntegerField(null=True, blank=True)
-    mac_address = models.CharField(max_length=32, blank=True)
-    alt_mac_address = models.CharField(max_length=32, blank=True)
+    open_ram_slots = models.IntegerField(_("open RAM slots"), null=True, blank=True)
+    battery_capacity_percent = models.IntegerField(_("battery capacity (%)"), null=True, blank=True)
+    boot_rom = models.CharField(_("boot ROM"), max_length=64, blank=True)
+    bus_speed_mhz = models.IntegerField(_("bus speed (MHz)"), null=True, blank=True)
+    cache_size_kb = models.IntegerField(_("cache size (KB)"), null=True, blank=True)
+    mac_address = models.CharField(_("MAC address"), max_length=32, blank=True)
+    alt_mac_address = models.CharField(_("alternate MAC address"), max_length=32, blank=True)
     make = models.CharField(max_length=64, blank=True)
     model = models.CharField(max_length=255, blank=True)
     model_identifier = models.CharField(max_length=64, blank=True)
-    nic_speed = models.CharField(max_length=32, blank=True)
+    nic_speed = models.CharField(_("NIC speed"), max_length=32, blank=True)
     core_count = models.IntegerField(null=True, blank=True)
     processor_count = models.IntegerField(null=True, blank=True)
-    processor_speed_mhz = models.IntegerField(null=True, blank=True)
+    processor_speed_mhz = models.IntegerField(_("processor speed (MHz)"), null=True, blank=True)
     processor_type = models.CharField(max_length=128, blank=True)
-    smc_version = models.CharField(max_length=64, blank=True)
-    total_ram_mb = models.IntegerField(null=True, blank=True)
+    smc_version = models.CharField(_("SMC version"), max_length=64, blank=True)
+    total_ram_mb = models.IntegerField(_("total RAM (MB)"), null=True, blank=True)
 
     # Operating system
-    os_name = models.CharField(max_length=64, blank=True)
-    os_version = models.CharField(max_length=64, blank=True)
-    os_build = models.CharField(max_length=64, blank=True)
+    os_name = models.CharField(_("OS name"), max_length=64, blank=True)
+    os_version = models.CharField(_("OS version"), max_length=64, blank=True)
+    os_build = models.CharField(_("OS build"), max_length=64, blank=True)
     platform = models.CharField(max_length=32, blank=True)
     ad_status = models.CharField(_("Active Directory status"), max_length=255, blank=True)
 
@@ -196,10 +199,12 @@ class Computer(models.Model):
     filevault_state = models.CharField(
         _("FileVault 2 (boot partition)"), max_length=16, choices=FileVaultState.choices, null=True, blank=True
     )
-    filevault2_status = models.CharField(max_length=16, blank=True)
-    gatekeeper = models.CharField(max_length=40, choices=GatekeeperStatus.choices, null=True, blank=True)
+    filevault2_status = models.CharField(_("FileVault 2 status"), max_length=16, blank=True)
+    gatekeeper = models.CharField(
+        _("Gatekeeper"), max_length=40, choices=GatekeeperStatus.choices, null=True, blank=True
+    )
     sip = models.CharField(_("SIP"), max_length=16, choices=SipStatus.choices, null=True, blank=True)
-    auto_login_disabled = models.BooleanField(null=True, blank=True)
+    auto_login_disabled = models.BooleanField(_("automatic login disabled"), null=True, blank=True)
 
     # Evaluation results (compliance/evaluation.py), stored so lists and reports never re-evaluate.
     # Null means "not evaluated yet". The computer's status is its worst user's.
@@ -247,7 +252,7 @@ class UserAccount(models.Model):
     computer = models.ForeignKey(Computer, on_delete=models.CASCADE, related_name="user_accounts")
     username = models.CharField(max_length=255)
     full_name = models.CharField(max_length=255, blank=True)
-    uid = models.CharField(max_length=32, blank=True)
+    uid = models.CharField(_("UID"), max_length=32, blank=True)
     account_type = models.CharField(max_length=16, blank=True)
     is_admin = models.BooleanField(null=True)
     email = models.CharField(_("e-mail / UPN"), max_length=255, blank=True)
@@ -256,12 +261,14 @@ class UserAccount(models.Model):
     entra_state = models.CharField(
         _("Jamf registration state"), max_length=16, choices=EntraState.choices, null=True, blank=True
     )
-    password_history_depth = models.IntegerField(null=True, blank=True)
-    password_min_complex_characters = models.IntegerField(null=True, blank=True)
-    password_max_age_days = models.IntegerField(null=True, blank=True)
+    password_history_depth = models.IntegerField(_("password history depth"), null=True, blank=True)
+    password_min_complex_characters = models.IntegerField(
+        _("password minimum complex characters"), null=True, blank=True
+    )
+    password_max_age_days = models.IntegerField(_("password maximum age (days)"), null=True, blank=True)
     password_type = models.CharField(max_length=16, null=True, blank=True)
-    password_min_length = models.IntegerField(null=True, blank=True)
-    screensaver_idle_minutes = models.IntegerField(null=True, blank=True)
+    password_min_length = models.IntegerField(_("password minimum length"), null=True, blank=True)
+    screensaver_idle_minutes = models.IntegerField(_("screensaver idle (minutes)"), null=True, blank=True)
 
     # Evaluation results for this (computer, user) pair.
     registration_state = models.CharField(max_length=24, choices=Registration.choices, null=True, blank=True)

@@ -1,19 +1,28 @@
 """Admin for tenants, their client secrets and memberships, plus the tenant-scoping admin base."""
 
+import contextlib
+import json
+import re
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.http import HttpResponseRedirect
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from compliance.connection_admin import ConnectionTestAdminMixin
 from devices.tenant_admin import JamfTenantAdminMixin
 from portal import tenancy
+from portal.admin_format import badge, short_datetime
 from portal.models import ClientSecret, Membership, Tenant
 from portal.tenant_tools import TenantToolsAdminMixin
 
 admin.site.site_header = _("Mac compliance portal")
 admin.site.site_title = _("Mac compliance portal")
 admin.site.index_title = _("Tenants, Macs and compliance")
+# The everyday pages are a row under the header (admin/base_site.html): the lists get the sidebar's 300 px.
+admin.site.enable_nav_sidebar = False
 
 
 class TenantScopedAdminMixin:
@@ -27,6 +36,25 @@ class TenantScopedAdminMixin:
 
     def get_queryset(self, request):
         return super().get_queryset(request).for_user(request.user)
+
+    def get_list_display(self, request):
+        """A user who sees one tenant does not need a tenant column: the room goes to the other columns."""
+        columns = list(super().get_list_display(request))
+        if "tenant" in columns and sees_one_tenant(request):
+            columns.remove("tenant")
+        return columns
+
+    def changelist_view(self, request, extra_context=None):
+        refused = refused_tenant_filter(request)
+        if refused:
+            # Never list "as if filtered": say the filter was refused, and show what the user may see.
+            messages.warning(request, _(
+                "You may not see the tenant this list was filtered by (%(lookup)s=%(value)s): the filter was removed, "
+                "and the list shows the tenants you may see.") % {"lookup": refused[0], "value": refused[1]})
+            query = request.GET.copy()
+            query.pop(refused[0])
+            return HttpResponseRedirect("%s?%s" % (request.path, query.urlencode()) if query else request.path)
+        return super().changelist_view(request, extra_context)
 
     def _may(self, request, obj, role):
         if tenancy.is_msp_staff(request.user):
@@ -61,6 +89,39 @@ class TenantScopedAdminMixin:
         if db_field.related_model is Tenant:
             kwargs["queryset"] = Tenant.objects.for_user(request.user, self.change_role or tenancy.ADMIN)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+TENANT_LOOKUP_RE = re.compile(r"^tenant(?:_id|__id|__pk)?(?:__exact|__in)?$")
+
+
+def refused_tenant_filter(request):
+    """(parameter, value) of a tenant filter in the query string naming a tenant the user may not see, else None.
+
+    An unknown tenant and another customer's tenant get the same answer, so the message tells nothing about
+    which tenants exist. MSP staff see every tenant: for them an unknown ID simply lists nothing.
+    """
+    if tenancy.is_msp_staff(request.user):
+        return None  # every tenant is theirs; an unknown ID simply lists nothing
+    allowed = None
+    for key, values in request.GET.lists():
+        if not TENANT_LOOKUP_RE.match(key):
+            continue
+        for value in values:
+            ids = value.split(",") if key.endswith("__in") else [value]
+            if allowed is None:
+                allowed = set(map(str, Tenant.objects.for_user(request.user).values_list("pk", flat=True)))
+            if any(pk.strip() not in allowed for pk in ids):
+                return key, value
+    return None
+
+
+def sees_one_tenant(request):
+    """True when the user may see exactly one tenant (asked once per request)."""
+    if "_portal_one_tenant" not in request.__dict__:
+        request._portal_one_tenant = (
+            not tenancy.is_msp_staff(request.user) and Tenant.objects.for_user(request.user).count() == 1
+        )
+    return request._portal_one_tenant
 
 
 class ScopedTenantFilter(admin.RelatedFieldListFilter):
@@ -120,14 +181,57 @@ class ClientSecretInline(TenantScopedAdminMixin, admin.TabularInline):
         return ClientSecret.objects.for_user(request.user)
 
 
+class GroupIdListField(forms.Field):
+    """Entra group object IDs, one per line (commas and spaces also separate them), stored as a JSON list."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "class": "guid-list", "spellcheck": "false",
+                                   "placeholder": "00000000-0000-0000-0000-000000000000"})
+
+    def prepare_value(self, value):
+        if isinstance(value, (list, tuple)):
+            return "\n".join(str(item) for item in value)
+        return value or ""
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip().startswith("["):
+            with contextlib.suppress(ValueError):  # a JSON list, as the old JSON box took it
+                value = json.loads(value)
+        if isinstance(value, (list, tuple)):
+            return [str(item).strip() for item in value if str(item).strip()]
+        return [item for item in re.split(r"[\s,;\[\]\"']+", value or "") if item]
+
+    def validate(self, value):
+        super().validate(value)
+        from portal.models import GUID_RE
+
+        wrong = [item for item in value if not GUID_RE.match(item)]
+        if wrong:
+            raise forms.ValidationError(
+                _("Not an Entra group object ID (a GUID): %(values)s. Copy the Object ID from Entra ID › Groups."),
+                params={"values": ", ".join(wrong)},
+            )
+
+    def has_changed(self, initial, data):
+        return self.to_python(initial or []) != self.to_python(data)
+
+
 class TenantForm(forms.ModelForm):
     jamf_client_secret = forms.CharField(
         label=_("Jamf Pro API client secret"), required=False, widget=WriteOnlySecretWidget()
+    )
+    partner_policy_group_ids = GroupIdListField(
+        label=_("Partner policy group IDs"), required=False,
+        help_text=_("The Entra groups (object IDs, one per line) the partner compliance policy is assigned to. "
+                    "Empty: the policy is created but assigned to nobody."),
     )
 
     class Meta:
         model = Tenant
         fields = ["name", "slug", "jamf_client_secret"]  # the admin's fieldsets add the rest
+        widgets = {
+            # Wide enough for a whole GUID, in a font that tells 0 from O.
+            "client_id": forms.TextInput(attrs={"class": "guid-input", "spellcheck": "false", "size": 38}),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -148,7 +252,7 @@ class TenantAdmin(
     TenantToolsAdminMixin, ConnectionTestAdminMixin, JamfTenantAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin
 ):
     form = TenantForm
-    list_display = ["name", "slug", "is_active", "cloud", "intune_enabled", "reporting_mode", "connection"]
+    list_display = ["name", "slug", "connection", "intune", "reporting", "cloud", "is_active"]
     list_filter = ["is_active", "cloud", "intune_enabled", "reporting_mode"]
     search_fields = ["name", "slug", "entra_tenant"]
     prepopulated_fields = {"slug": ["name"]}
@@ -207,9 +311,24 @@ class TenantAdmin(
 
         return health_html(obj) if obj.pk else "-"
 
-    @admin.display(description=_("connection"), boolean=True)
+    @admin.display(description=_("connection"), ordering="last_test_ok")
     def connection(self, obj):
-        return obj.last_test_ok
+        """The last connection test in a word, when it ran on hover."""
+        when = short_datetime(obj.last_test_at)
+        if obj.last_test_ok is None:
+            return badge(_("Never tested"), "quiet")
+        if obj.last_test_ok:
+            return badge(_("Connected"), "ok", _("Last test passed %(when)s") % {"when": when})
+        return badge(_("Test failed"), "bad", _("Last test failed %(when)s") % {"when": when})
+
+    @admin.display(description=_("Intune"), ordering="intune_enabled")
+    def intune(self, obj):
+        return badge(_("Enabled"), "ok") if obj.intune_enabled else badge(_("Off"), "quiet")
+
+    @admin.display(description=_("reporting mode"), ordering="reporting_mode")
+    def reporting(self, obj):
+        label = str(obj.get_reporting_mode_display())
+        return format_html('<span title="{}">{}</span>', label, label.split(" (")[0])
 
     RULE_FIELDS = {"unresponsive_after_hours", "compliance_validity_days", "no_policy_compliant",
                    "account_not_onboarded_days"}

@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class PortalConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "portal"
-    verbose_name = "Tenancy"
+    verbose_name = "Tenants and access"
 
     def ready(self):
         from portal import checks  # noqa: F401 - registers the production system checks

@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from knox.models import AuthToken
 
 from portal.fields import EncryptedTextField
 from portal.tenancy import ROLE_CHOICES, VIEWER, scoped_queryset
@@ -94,6 +95,7 @@ class Tenant(models.Model):
         max_length=24, choices=ReportingMode.choices, default=ReportingMode.PARTNER_COMPLIANCE
     )
     partner_policy_group_ids = models.JSONField(
+        _("partner policy group IDs"),
         default=list, blank=True, help_text=_("Entra group IDs the partner compliance policy is assigned to.")
     )
 
@@ -113,13 +115,15 @@ class Tenant(models.Model):
         help_text=_("A jamfselfservice:// link to the policy that registers the Mac with Entra ID."),
     )
     support_contact = models.CharField(max_length=200, blank=True, help_text=_("Shown to end users."))
-    logo_url = models.URLField(blank=True, validators=[validate_https_url], max_length=500)
+    logo_url = models.URLField(_("logo URL"), blank=True, validators=[validate_https_url], max_length=500)
 
     # Rules
     unresponsive_after_hours = models.PositiveIntegerField(
+        _("unresponsive after (hours)"),
         default=24, validators=[MinValueValidator(1), MaxValueValidator(24 * 30)]
     )
     compliance_validity_days = models.PositiveIntegerField(
+        _("compliance validity period (days)"),
         default=30, validators=[MinValueValidator(1), MaxValueValidator(120)]
     )
     no_policy_compliant = models.BooleanField(
@@ -128,6 +132,7 @@ class Tenant(models.Model):
         help_text=_("Off (recommended under conditional access): a Mac no enabled policy covers is not compliant."),
     )
     account_not_onboarded_days = models.PositiveIntegerField(
+        _("AccountNotOnboarded after (days)"),
         default=3,
         validators=[MinValueValidator(1), MaxValueValidator(90)],
         help_text=_("Company Portal installed this many days without Entra registration flags the Mac."),
@@ -137,13 +142,15 @@ class Tenant(models.Model):
     jamf_url = models.URLField(_("Jamf Pro URL"), blank=True, validators=[validate_https_url], max_length=500)
     jamf_client_id = models.CharField(_("Jamf Pro API client ID"), max_length=200, blank=True)
     jamf_client_secret = EncryptedTextField(_("Jamf Pro API client secret"), blank=True, default="")
-    jamf_api_version = models.CharField(max_length=8, choices=JamfApiVersion.choices, default=JamfApiVersion.AUTO)
-    webhook_username = models.CharField(max_length=150, blank=True, default="jamf")
-    webhook_secret = EncryptedTextField(blank=True, default="")
+    jamf_api_version = models.CharField(
+        _("Jamf Pro API version"), max_length=8, choices=JamfApiVersion.choices, default=JamfApiVersion.AUTO
+    )
+    webhook_username = models.CharField(_("Jamf webhook username"), max_length=150, blank=True, default="jamf")
+    webhook_secret = EncryptedTextField(_("Jamf webhook secret"), blank=True, default="")
 
     # Last connection test
     last_test_at = models.DateTimeField(null=True, blank=True, editable=False)
-    last_test_ok = models.BooleanField(null=True, editable=False)
+    last_test_ok = models.BooleanField(_("last test passed"), null=True, editable=False)
     last_test_message = models.TextField(blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -255,3 +262,15 @@ class SyncRun(models.Model):
     @property
     def duration(self):
         return (self.finished_at - self.started_at) if self.finished_at else None
+
+
+class APIToken(AuthToken):
+    """knox's API token as the admin shows it: named by the key's first characters, never by its digest."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self):
+        return "%s\u2026 (%s)" % (self.token_key, self.user)

@@ -44,6 +44,8 @@ class Tool:
     url: str
     title: str = ""
     external: bool = False
+    post: bool = False  # a button that POSTs at once (with the CSRF token): the one-click actions
+    tone: str = ""  # "primary" for the everyday buttons
 
 
 def preview_url(tenant, kind):
@@ -90,9 +92,11 @@ class TenantToolsAdminMixin:
         tools = []
         if operator:
             tools.append(Tool("test_connection", _("Test connection"), url("test_connection"),
-                              _("Check the Entra ID and Intune connection step by step.")))
+                              _("Check the Entra ID and Intune connection step by step, now."), post=True,
+                              tone="primary"))
             tools.append(Tool("sync_now", _("Sync now"), url("sync_now"),
-                              _("Pull from Jamf Pro, evaluate every Mac and deliver the reports to Intune.")))
+                              _("Pull from Jamf Pro, evaluate every Mac and deliver the reports to Intune."),
+                              tone="primary"))
         if is_admin and _configured(tenant):
             tools.append(Tool("provision", _("Provision"), url("provision"),
                               _("Register this portal with the tenant's Intune as its compliance partner.")))

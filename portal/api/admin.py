@@ -3,7 +3,10 @@
 Knox's admin shows a new token once, but lets any staff user with the model permission mint a
 token for any user, asks for a raw expiry date (or none), and lists the digests. Here every staff
 user manages their own tokens (MSP staff: anyone's), picks a lifetime up to
-``API_TOKEN_MAX_DAYS``, and sees the token once, on the page after it is created.
+``API_TOKEN_MAX_DAYS``, and sees the token once, in the one message after it is created. The
+admin works on the ``portal.APIToken`` proxy, so a token is named by its key's first characters
+(in the list and in Recent actions), never by its 128-character digest, and sits under "Tenants
+and access", not under "Knox".
 """
 
 import datetime
@@ -12,12 +15,17 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from knox.models import AuthToken, get_digest_token
 from knox.settings import CONSTANTS
 
 from portal import tenancy
+from portal.admin_format import badge, short_datetime
+from portal.models import APIToken
 
 LIFETIMES = [7, 30, 90, 180, 365]
 
@@ -31,7 +39,7 @@ class TokenCreateForm(forms.ModelForm):
     expires_in_days = forms.TypedChoiceField(label=_("expires in"), coerce=int, choices=_lifetime_choices)
 
     class Meta:
-        model = AuthToken
+        model = APIToken
         fields = ["user"]
 
     def __init__(self, *args, request=None, **kwargs):
@@ -57,10 +65,16 @@ class TokenCreateForm(forms.ModelForm):
 
 
 class TokenAdmin(admin.ModelAdmin):
-    list_display = ["token_key", "user", "created", "expiry", "expired"]
+    list_display = ["key", "user", "created", "expiry_state"]
+    list_display_links = None  # nothing to see or edit on a token's own page: revoke with the delete action
     list_select_related = ["user"]
     search_fields = ["token_key", "user__username"]
     ordering = ["-created"]
+
+    @admin.display(description=_("token"), ordering="token_key")
+    def key(self, obj):
+        return format_html('<code title="{}">{}…</code>', _("The token's first characters; the rest is stored "
+                                                               "only as a hash."), obj.token_key)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -68,9 +82,14 @@ class TokenAdmin(admin.ModelAdmin):
             return queryset
         return queryset.filter(user=request.user)
 
-    @admin.display(boolean=True, description=_("expired"))
-    def expired(self, obj):
-        return obj.expiry is not None and obj.expiry <= timezone.now()
+    @admin.display(description=_("valid until"), ordering="expiry")
+    def expiry_state(self, obj):
+        """Valid (green) or expired (red), in words, with the date: no ✗ that reads as "broken" on a good token."""
+        if obj.expiry is None:
+            return badge(_("Never expires"), "warn")
+        if obj.expiry <= timezone.now():
+            return badge(_("Expired %(when)s") % {"when": short_datetime(obj.expiry)}, "bad")
+        return badge(_("Valid until %(when)s") % {"when": short_datetime(obj.expiry)}, "ok")
 
     # Every active staff user may hold tokens of their own; the API decides what a token may do.
     def _staff(self, request):
@@ -115,16 +134,24 @@ class TokenAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change:
-            self.message_user(
-                request,
-                _("The new API token is %(token)s — copy it now: it is stored hashed and will not be shown again. "
-                  "Send it as the header “Authorization: Token %(token)s”.") % {"token": form.token},
-                messages.WARNING,
-            )
+            request._portal_new_token = form.token
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """One message with the token, instead of Django's "was added" naming it a second time."""
+        token = request.__dict__.pop("_portal_new_token", None)
+        if token is None:
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(request, format_html(
+            '{} <code class="new-token">{}</code><br>{} <code>Authorization: Token &lt;{}&gt;</code>',
+            _("Your new API token for %(user)s, valid until %(when)s — copy it now; it is stored only as a hash and "
+              "will not be shown again:") % {"user": obj.user, "when": short_datetime(obj.expiry)},
+            token, _("Send it as the header"), _("token"),
+        ), messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:%s_%s_changelist" % (self.opts.app_label, self.opts.model_name)))
 
 
 def register(site=admin.site):
     """Put this admin in place of knox's."""
     if site.is_registered(AuthToken):
         site.unregister(AuthToken)
-    site.register(AuthToken, TokenAdmin)
+    site.register(APIToken, TokenAdmin)

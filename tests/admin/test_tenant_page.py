@@ -14,7 +14,7 @@ from tests.conftest import member
 pytestmark = pytest.mark.django_db
 
 TOOLS_RE = re.compile(r'<ul class="object-tools">(.*?)</ul>', re.S)
-TOOL_RE = re.compile(r'<li class="tool-([a-z_]+)">')
+TOOL_RE = re.compile(r'<li class="tool-([a-z_]+)(?: tools-[a-z]+)?">')
 
 
 def tools_of(client, tenant):
@@ -45,7 +45,8 @@ def test_buttons_follow_the_role(client, tenant_a, role, expected):
     client.force_login(member(tenant_a, role))
     keys, area = tools_of(client, tenant_a)
     assert keys == expected
-    assert "History" in area  # Django's own button stays
+    # Django's history, named for what it is: the portal's change log (not the Intune history).
+    assert "Change log" in area and "History" not in area
 
 
 def test_msp_staff_get_every_button(client, msp_user, tenant_a):
@@ -222,3 +223,67 @@ def test_webhook_setup_page_and_a_new_secret_shown_once(client, admin_a, viewer_
     assert secret and secret in response.content.decode()  # once, in the message after the POST
     again = client.get(url("jamf_webhooks", tenant_a)).content.decode()
     assert secret not in again and "Generate a new secret" in again
+
+
+def test_test_connection_is_one_click(client, tenant_a, operator_a):
+    """The button POSTs straight to the test (with the CSRF token): no second page with a second button."""
+    client.force_login(operator_a)
+    _keys, area = tools_of(client, tenant_a)
+    form = re.search(r'<li class="tool-test_connection[^"]*"><form method="post" action="([^"]+)">(.*?)</form>', area,
+                     re.S)
+    assert form and form.group(1) == url("test_connection", tenant_a)
+    assert 'name="csrfmiddlewaretoken"' in form.group(2) and '<button type="submit"' in form.group(2)
+
+
+def test_connection_test_breadcrumbs_name_the_tenant(client, tenant_a, operator_a):
+    client.force_login(operator_a)
+    page = client.get(url("test_connection", tenant_a)).content.decode()
+    crumbs = re.search(r'<div class="breadcrumbs">(.*?)</div>', page, re.S).group(1)
+    assert 'href="%s">%s</a>' % (reverse("admin:portal_tenant_change", args=[tenant_a.pk]), tenant_a.name) in crumbs
+    assert crumbs.index(tenant_a.name) < crumbs.index("Connection test")
+
+
+def test_application_id_box_fits_a_guid_and_groups_are_one_per_line(client, msp_user, tenant_a):
+    group = "5b1f8a2e-1c3d-4e5f-8a9b-0c1d2e3f4a5b"
+    Tenant.objects.filter(pk=tenant_a.pk).update(partner_policy_group_ids=[group])
+    client.force_login(msp_user)
+    page = client.get(reverse("admin:portal_tenant_change", args=[tenant_a.pk])).content.decode()
+    client_id = re.search(r'<input[^>]*name="client_id"[^>]*>', page).group(0)
+    assert 'class="guid-input"' in client_id and 'size="38"' in client_id
+    groups = re.search(r'<textarea[^>]*name="partner_policy_group_ids"[^>]*>(.*?)</textarea>', page, re.S)
+    assert groups and groups.group(1).strip() == group and "[" not in groups.group(1)
+    assert "one per line" in page
+
+
+@pytest.mark.parametrize(
+    "typed, stored",
+    [
+        ("", []),
+        ("5b1f8a2e-1c3d-4e5f-8a9b-0c1d2e3f4a5b\n 6c2f8a2e-1c3d-4e5f-8a9b-0c1d2e3f4a5b ",
+         ["5b1f8a2e-1c3d-4e5f-8a9b-0c1d2e3f4a5b", "6c2f8a2e-1c3d-4e5f-8a9b-0c1d2e3f4a5b"]),
+        ('["5b1f8a2e-1c3d-4e5f-8a9b-0c1d2e3f4a5b"]', ["5b1f8a2e-1c3d-4e5f-8a9b-0c1d2e3f4a5b"]),
+    ],
+)
+def test_group_ids_field_reads_lines_and_json(typed, stored):
+    from portal.admin import GroupIdListField
+
+    assert GroupIdListField(required=False).clean(typed) == stored
+
+
+def test_group_ids_field_names_what_is_not_a_guid():
+    from django.core.exceptions import ValidationError
+
+    from portal.admin import GroupIdListField
+
+    with pytest.raises(ValidationError) as caught:
+        GroupIdListField(required=False).clean("5b1f8a2e-1c3d-4e5f-8a9b-0c1d2e3f4a5b\nMac users")
+    assert "Mac" in str(caught.value) and "users" in str(caught.value)
+
+
+def test_field_labels_are_capitalised_evenly(client, msp_user, tenant_a):
+    client.force_login(msp_user)
+    page = client.get(reverse("admin:portal_tenant_change", args=[tenant_a.pk])).content.decode()
+    for right in ("Jamf Pro API version", "Logo URL", "Partner policy group IDs"):
+        assert right in page
+    for wrong in ("Jamf api version", "Logo url", "Partner policy group ids"):
+        assert wrong not in page

@@ -1,7 +1,9 @@
 """API tokens: hashed, expiring, shown once (API and admin), per user; wrong tokens are throttled."""
 
 import datetime
+import re
 
+from django.contrib.admin.models import LogEntry
 from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
@@ -51,32 +53,52 @@ def test_inactive_user_token_is_refused(api, admin_a):
 
 def test_admin_creates_a_token_and_shows_it_once(client, admin_a, admin_b):
     client.force_login(admin_a)
-    response = client.get("/admin/knox/authtoken/add/")
+    response = client.get("/admin/portal/apitoken/add/")
     assert response.status_code == 200
     # A customer admin may only mint tokens for themselves.
     assert admin_b.username not in response.content.decode()
-    response = client.post("/admin/knox/authtoken/add/", {"user": admin_b.pk, "expires_in_days": 30})
+    response = client.post("/admin/portal/apitoken/add/", {"user": admin_b.pk, "expires_in_days": 30})
     assert response.status_code == 200 and not AuthToken.objects.exists()
-    response = client.post("/admin/knox/authtoken/add/", {"user": admin_a.pk, "expires_in_days": 30}, follow=True)
+    response = client.post("/admin/portal/apitoken/add/", {"user": admin_a.pk, "expires_in_days": 30}, follow=True)
     messages = [str(m) for m in response.context["messages"]]
-    token = next(m for m in messages if "will not be shown again" in m).split("The new API token is ")[1].split()[0]
+    # One message, holding the token once; no second "was added" message naming the token by its digest.
+    assert len(messages) == 1, messages
+    token = re.search(r'<code class="new-token">([^<]+)</code>', messages[0]).group(1)
+    assert "will not be shown again" in messages[0] and messages[0].count(token) == 1
     stored = AuthToken.objects.get(user=admin_a)
-    assert token.startswith(stored.token_key)
+    text = re.sub(r"<[^>]+>", " ", response.content.decode())  # what the page shows, attributes aside
+    assert token.startswith(stored.token_key) and stored.digest not in text
     assert APIClient(HTTP_AUTHORIZATION="Token " + token).get("/api/v1/computers/").status_code == 200
-    # Not shown again: not on the list, not on the token's page.
-    page = client.get("/admin/knox/authtoken/%s/change/" % stored.digest).content.decode()
-    listing = client.get("/admin/knox/authtoken/").content.decode()
-    assert token not in page and token not in listing
+    # Not shown again: not on the list (which links to no token page, so no digest in any URL either).
+    listing = client.get("/admin/portal/apitoken/").content.decode()
+    assert token not in listing and stored.digest not in re.sub(r"<[^>]+>", " ", listing)
+    assert "/%s/" % stored.digest not in listing
+    # Recent actions name the token by its key's first characters, not by its digest.
+    entry = LogEntry.objects.get()
+    assert entry.object_repr.startswith(stored.token_key) and stored.digest not in entry.object_repr
+
+
+def test_token_list_says_valid_or_expired_in_words(client, admin_a):
+    AuthToken.objects.create(user=admin_a, expiry=datetime.timedelta(days=30))
+    old, _ = AuthToken.objects.create(user=admin_a, expiry=datetime.timedelta(days=1))
+    AuthToken.objects.filter(pk=old.pk).update(expiry=timezone.now() - datetime.timedelta(days=1))
+    client.force_login(admin_a)
+    listing = client.get("/admin/portal/apitoken/").content.decode()
+    assert listing.count("badge-ok") == 1 and "Valid until" in listing
+    assert listing.count("badge-bad") == 1 and "Expired" in listing
+    assert "icon-no.svg" not in listing  # no red ✗ beside a valid token
+    index = client.get("/admin/").content.decode()
+    assert "API tokens" in index and "Knox" not in index  # grouped under "Tenants and access", not "Knox"
 
 
 def test_admin_lists_only_your_own_tokens(client, admin_a, admin_b, msp_user):
     AuthToken.objects.create(user=admin_b)
     mine, _ = AuthToken.objects.create(user=admin_a)
     client.force_login(admin_a)
-    listing = client.get("/admin/knox/authtoken/").content.decode()
+    listing = client.get("/admin/portal/apitoken/").content.decode()
     assert mine.token_key in listing and admin_b.username not in listing
     client.force_login(msp_user)
-    assert admin_b.username in client.get("/admin/knox/authtoken/").content.decode()
+    assert admin_b.username in client.get("/admin/portal/apitoken/").content.decode()
 
 
 def test_wrong_tokens_are_throttled_per_ip(api, settings, db):
