@@ -257,7 +257,7 @@ class TenantAdmin(
     search_fields = ["name", "slug", "entra_tenant"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = [
-        "entra_tenant_id", "last_test_at", "last_test_ok", "last_test_message", "created_at", "jamf_webhook_setup",
+        "entra_tenant_id", "last_test", "created_at", "jamf_webhook_setup",
         "intune_health", "landing_previews",
     ]
     inlines = [ClientSecretInline]
@@ -300,7 +300,7 @@ class TenantAdmin(
                 ]
             },
         ),
-        (_("Last connection test"), {"fields": ["last_test_at", "last_test_ok", "last_test_message"]}),
+        (_("Last connection test"), {"fields": ["last_test"]}),
         (_("Reports to Intune"), {"fields": ["intune_health"]}),
     ]
 
@@ -320,6 +320,15 @@ class TenantAdmin(
         if obj.last_test_ok:
             return badge(_("Connected"), "ok", _("Last test passed %(when)s") % {"when": when})
         return badge(_("Test failed"), "bad", _("Last test failed %(when)s") % {"when": when})
+
+    @admin.display(description=_("result"))
+    def last_test(self, obj):
+        """The last connection test: passed or failed in a word, when, and what it said."""
+        if obj is None or obj.last_test_ok is None:
+            return badge(_("Never tested"), "quiet")
+        state = badge(_("Passed"), "ok") if obj.last_test_ok else badge(_("Failed"), "bad")
+        return format_html('{} <span class="help">{}</span><pre class="test-message">{}</pre>', state,
+                           short_datetime(obj.last_test_at), obj.last_test_message or "")
 
     @admin.display(description=_("Intune"), ordering="intune_enabled")
     def intune(self, obj):

@@ -132,10 +132,11 @@ class Tenant(models.Model):
         help_text=_("Off (recommended under conditional access): a Mac no enabled policy covers is not compliant."),
     )
     account_not_onboarded_days = models.PositiveIntegerField(
-        _("AccountNotOnboarded after (days)"),
+        _("not onboarded after (days)"),
         default=3,
         validators=[MinValueValidator(1), MaxValueValidator(90)],
-        help_text=_("Company Portal installed this many days without Entra registration flags the Mac."),
+        help_text=_("Company Portal installed this many days without Entra registration flags the Mac as "
+                    "suspected AccountNotOnboarded."),
     )
 
     # Jamf Pro

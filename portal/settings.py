@@ -275,9 +275,25 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        "client_errors_without_traceback": {"()": "portal.logging.ClientErrorsWithoutTraceback"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler", "level": "ERROR", "filters": ["require_debug_false"],
+        },
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's default config gives "django" a console handler of its own (in DEBUG) beside root's, which
+        # printed every request warning twice: here it keeps only the admins' e-mail and leaves printing to root.
+        "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
+        # A 403 or 404 is one line, without the traceback of the PermissionDenied or Http404 behind it.
+        "django.request": {"filters": ["client_errors_without_traceback"]},
+    },
 }
 
 # Outside systems. PORTAL_CLOUD_OVERRIDES (JSON) points the Microsoft clouds at other hosts (the

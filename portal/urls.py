@@ -2,7 +2,9 @@
 
 from django.contrib import admin
 from django.http import HttpResponse
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView, TemplateView
 
 from devices import webhooks
 from portal import dashboard, landing
@@ -14,6 +16,9 @@ def healthz(request):
 
 
 urlpatterns = [
+    # A home at / (the admin's "View site" leads here) and the icon browsers ask for at /favicon.ico.
+    path("", TemplateView.as_view(template_name="portal/home.html"), name="home"),
+    path("favicon.ico", RedirectView.as_view(url=static("portal/favicon.svg"), permanent=True)),
     # The admin index is the tenant dashboard (portal/dashboard.py); the rest of the admin is Django's.
     path("admin/login/", throttled_login, name="admin-login-throttled"),
     path("admin/", admin.site.admin_view(dashboard.admin_index), name="admin-dashboard"),

@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='tenant',
             name='account_not_onboarded_days',
-            field=models.PositiveIntegerField(default=3, help_text='Company Portal installed this many days without Entra registration flags the Mac.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(90)], verbose_name='AccountNotOnboarded after (days)'),
+            field=models.PositiveIntegerField(default=3, help_text='Company Portal installed this many days without Entra registration flags the Mac as suspected AccountNotOnboarded.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(90)], verbose_name='not onboarded after (days)'),
         ),
         migrations.AlterField(
             model_name='tenant',

@@ -13,7 +13,6 @@ from django.utils import timezone
 from compliance.models import ComplianceReport, SyncRun
 from devices.models import ComplianceStatus, InventoryState, Registration
 from portal.admin_format import counter_items, duration_text
-from tests.conftest import member
 from tests.factories import ComputerFactory, TenantFactory, UserAccountFactory
 
 pytestmark = pytest.mark.django_db
