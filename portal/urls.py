@@ -11,6 +11,16 @@ from portal import dashboard, landing
 from portal.login_throttle import throttled_login
 
 
+class FaviconRedirect(RedirectView):
+    """/favicon.ico, which browsers ask for on pages without an icon link, to the static icon (resolved per request:
+    the hashed name exists only after collectstatic)."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs):
+        return static("portal/favicon.svg")
+
+
 def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
 
@@ -18,7 +28,7 @@ def healthz(request):
 urlpatterns = [
     # A home at / (the admin's "View site" leads here) and the icon browsers ask for at /favicon.ico.
     path("", TemplateView.as_view(template_name="portal/home.html"), name="home"),
-    path("favicon.ico", RedirectView.as_view(url=static("portal/favicon.svg"), permanent=True)),
+    path("favicon.ico", FaviconRedirect.as_view()),
     # The admin index is the tenant dashboard (portal/dashboard.py); the rest of the admin is Django's.
     path("admin/login/", throttled_login, name="admin-login-throttled"),
     path("admin/", admin.site.admin_view(dashboard.admin_index), name="admin-dashboard"),

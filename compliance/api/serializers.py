@@ -122,6 +122,9 @@ class ComplianceReportSerializer(serializers.ModelSerializer):
     """One report to Intune (or a Graph deletion) and Intune's answer: the computer's history."""
 
     tenant = TenantField(read_only=True)
+    # As sent to Intune (0, 1, 2; "compliant", "notCompliant"): the model's choices only label them for the admin.
+    inventory_state = serializers.IntegerField(read_only=True, allow_null=True)
+    compliance_status = serializers.CharField(read_only=True)
 
     class Meta:
         model = ComplianceReport

@@ -71,9 +71,9 @@ class Browser:
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=60_000
         )
 
-    def run(self, fn, *args, **kwargs):
-        """Call ``fn(browser, *args, **kwargs)`` in the browser's thread and return its result."""
-        return self._pool.submit(fn, self._browser, *args, **kwargs).result(timeout=120)
+    def run(self, fn, *args, timeout=120, **kwargs):
+        """Call ``fn(browser, *args, **kwargs)`` in the browser's thread and return its result (``timeout`` s)."""
+        return self._pool.submit(fn, self._browser, *args, **kwargs).result(timeout=timeout)
 
     def _stop(self):
         if self._browser is not None:
