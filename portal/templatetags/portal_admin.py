@@ -16,7 +16,7 @@ PRIMARY = [
     ("portal", "Tenant", _("Tenants")),
     ("devices", "Computer", _("Computers")),
     ("compliance", "ComplianceReport", _("Compliance reports")),
-    ("compliance", "SyncRun", _("Sync runs")),
+    ("portal", "SyncRun", _("Sync runs")),
     ("compliance", "CompliancePolicy", _("Policies")),
     ("devices", "InventoryEvent", _("Inventory events")),
     ("portal", "APIToken", _("API tokens")),

@@ -10,9 +10,10 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
-from compliance.models import ComplianceReport, SyncRun
+from compliance.models import ComplianceReport
 from devices.models import ComplianceStatus, InventoryState, Registration
 from portal.admin_format import counter_items, duration_text
+from portal.models import SyncRun
 from tests.factories import ComputerFactory, TenantFactory, UserAccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +79,7 @@ def test_a_tenant_filter_the_user_may_not_use_is_refused_out_loud(client, tenant
     ComputerFactory(tenant=tenant_a, name="Ours")
     ComputerFactory(tenant=tenant_b, name="Theirs")
     client.force_login(admin_a)
-    for url in (COMPUTERS, "/admin/compliance/compliancereport/", "/admin/compliance/syncrun/"):
+    for url in (COMPUTERS, "/admin/compliance/compliancereport/", "/admin/portal/syncrun/"):
         response = client.get(url, {"tenant__id__exact": tenant_b.pk, "q": ""}, follow=True)
         assert response.redirect_chain and response.redirect_chain[0][0] == url + "?q="
         messages = [str(m) for m in response.context["messages"]]
@@ -143,7 +144,7 @@ def test_sync_runs_show_durations_and_counters_for_people(client, msp_user, tena
                            finished_at=start + datetime.timedelta(microseconds=10221),
                            counters={"reports_created": 12, "failed": 0, "more": True, "skipped": "Intune off"})
     client.force_login(msp_user)
-    page = client.get("/admin/compliance/syncrun/").content.decode()
+    page = client.get("/admin/portal/syncrun/").content.decode()
     assert "10 ms" in page and "0:00:00.010221" not in page
     assert '<span class="counter-name">reports created</span> <span class="counter-value">12</span>' in page
     assert 'counter-name">failed<' not in page  # zeros are left out

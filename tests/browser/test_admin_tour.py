@@ -18,10 +18,10 @@ from django.test import Client
 from django.utils import timezone
 from knox.models import AuthToken
 
-from compliance.models import ComplianceReport, SyncRun
+from compliance.models import ComplianceReport
 from compliance.sync import evaluate_and_queue
 from devices.models import Computer, InventoryEvent
-from portal.models import Tenant
+from portal.models import SyncRun, Tenant
 from tests.browser.pages import RESULTS_DIR
 
 pytestmark = pytest.mark.browser
@@ -101,7 +101,7 @@ def pages_for(username):
         ("reports", "/admin/compliance/compliancereport/"),
         ("report", "/admin/compliance/compliancereport/%d/change/" % ComplianceReport.objects.filter(
             tenant=contoso).order_by("id").first().pk),
-        ("sync-runs", "/admin/compliance/syncrun/"),
+        ("sync-runs", "/admin/portal/syncrun/"),
         ("policies", "/admin/compliance/compliancepolicy/"),
         ("best-practice", "/admin/compliance/compliancepolicy/best-practice/"),
         ("tokens", "/admin/portal/apitoken/"),
