@@ -65,7 +65,7 @@ class TokenCreateForm(forms.ModelForm):
 
 
 class TokenAdmin(admin.ModelAdmin):
-    list_display = ["key", "user", "created", "expiry_state"]
+    list_display = ["key", "user", "made", "expiry_state"]
     list_display_links = None  # nothing to see or edit on a token's own page: revoke with the delete action
     list_select_related = ["user"]
     search_fields = ["token_key", "user__username"]
@@ -81,6 +81,10 @@ class TokenAdmin(admin.ModelAdmin):
         if tenancy.is_msp_staff(request.user):
             return queryset
         return queryset.filter(user=request.user)
+
+    @admin.display(description=_("created"), ordering="created")
+    def made(self, obj):
+        return short_datetime(obj.created)
 
     @admin.display(description=_("valid until"), ordering="expiry")
     def expiry_state(self, obj):

@@ -21,9 +21,10 @@ PRIMARY = [
     ("devices", "InventoryEvent", _("Inventory events")),
     ("portal", "APIToken", _("API tokens")),
 ]
-# Shown after the primary links when the user may open them (p13a's audit trail, users for MSP staff).
+# Shown after the primary links when the user may open them: the audit trail (portal.AuditEvent, issue 13),
+# users for MSP staff.
 SECONDARY = [
-    ("auditlog", "LogEntry", _("Audit trail")),
+    ("portal", "AuditEvent", _("Audit trail")),
     ("auth", "User", _("Users")),
 ]
 

@@ -108,9 +108,9 @@ def pages_for(username):
         ("inventory-events", "/admin/devices/inventoryevent/"),
         ("home", "/"),
     ]
-    # The audit trail's pages, where that app is installed (issue 13).
+    # The audit trail's list, once it has landed (issue 13: portal.AuditEvent, django-auditlog).
     for model in admin.site._registry:
-        if model._meta.app_label == "auditlog":
+        if "audit" in model._meta.model_name or model._meta.app_label == "auditlog":
             pages.append(("audit-%s" % model._meta.model_name,
                           "/admin/%s/%s/" % (model._meta.app_label, model._meta.model_name)))
     return pages
