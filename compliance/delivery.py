@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F
+from django.db.models import F, Min
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -106,6 +106,12 @@ def due(tenant_id, now=None):
     return ComplianceReport.objects.filter(
         tenant_id=tenant_id, status=Status.PENDING, next_attempt_at__lte=now or timezone.now()
     )
+
+
+def next_attempt_due(tenant_id):
+    """When the tenant's earliest pending report may be sent (None when none is pending)."""
+    return ComplianceReport.objects.filter(tenant_id=tenant_id, status=Status.PENDING).aggregate(
+        first=Min("next_attempt_at"))["first"]
 
 
 def _prep(name, value):

@@ -1,7 +1,8 @@
 """How compliance reacts to what other apps announce. Connected in ``ComplianceConfig.ready()``.
 
 - devices' ``computers_changed``: evaluate those Macs inside the transaction that changed them, so the
-  inventory and its evaluation commit together (a report never pairs new inventory with stale compliance);
+  inventory and its evaluation commit together (a report never pairs new inventory with stale compliance),
+  then, once committed, ask for a debounced delivery of the tenant (event-driven: seconds, not a schedule);
 - a compliance policy saved or deleted: re-evaluate its tenant once committed;
 - a tenant's ``intune_enabled`` switched: provision or deprovision it in Intune once committed.
 """
@@ -11,29 +12,29 @@ import logging
 from django.db import DatabaseError, transaction
 
 from compliance.evaluation import evaluate_tenant
-from compliance.tasks import provision_task_queue, queue_evaluate_computers, queue_evaluate_tenant
+from compliance.tasks import provision_task_queue, queue_evaluate_computers, queue_evaluate_tenant, request_delivery
 
 logger = logging.getLogger(__name__)
 
 
 def evaluate_changed_computers(sender, tenant_id, computer_ids, source="", **kwargs):
-    """devices.signals.computers_changed: evaluate the Macs in the sender's transaction.
+    """devices.signals.computers_changed: evaluate the Macs in the sender's transaction, then ask for a delivery.
 
     A failing evaluation must not undo the inventory (nothing stored is lost): it runs in a savepoint, and on a
-    database error the Macs are evaluated again in the background once the change is committed.
+    database error the Macs are evaluated again in the background once the change is committed. A check-in
+    changes what Intune is told only when it changes the evaluation (LastCheckInTime is not reported on its
+    own), so only then does it ask for a delivery.
     """
     try:
         with transaction.atomic():
-            evaluate_tenant(tenant_id, computer_ids=computer_ids)
+            result = evaluate_tenant(tenant_id, computer_ids=computer_ids)
     except DatabaseError:
         logger.exception("evaluating %d computers of tenant %s failed; queued again", len(computer_ids), tenant_id)
         ids = list(computer_ids)
         transaction.on_commit(lambda: queue_evaluate_computers(tenant_id, ids))
         return
-    if source == "upload":
-        # An upload queues the changed Macs' reports and their delivery right away.
-        ids = list(computer_ids)
-        transaction.on_commit(lambda: queue_evaluate_computers(tenant_id, ids))
+    if source != "check_in" or result.changed_computer_ids:
+        transaction.on_commit(lambda: request_delivery(tenant_id))
 
 
 def reevaluate_on_policy_change(sender, instance, raw=False, **kwargs):

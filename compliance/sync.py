@@ -64,10 +64,12 @@ def learn_tenant_id(tenant):
     IntuneClient.from_tenant(tenant).tenant_id  # noqa: B018 - the property fetches and stores it
 
 
-def deliver(tenant_id, budget=None, concurrency=None, progress=None, incremental=True):
+def deliver(tenant_id, budget=None, concurrency=None, progress=None, incremental=True, since=None):
     """Queue reports for Macs changed since the last run, then send the tenant's due reports. Returns counters.
 
-    Also returns ``more``: True when due rows are left after the time budget (the task queues itself again).
+    ``since``: when the previous delivery run of the tenant started (the delivery task knows it from its lane);
+    without it, from the last evaluate or deliver run. Also returns ``more``: True when due rows are left after
+    the time budget (the task queues itself again).
     """
     keep = progress is not None
     with record_run(tenant_id, SyncRun.Kind.DELIVER, keep_if_idle=keep) as run:
@@ -81,7 +83,7 @@ def deliver(tenant_id, budget=None, concurrency=None, progress=None, incremental
                 learn_tenant_id(tenant)
             except IntuneError as exc:
                 run.error = "%s %s" % (exc.problem.message, exc.problem.advice)
-            since = last_outbox_run(tenant_id)
+            since = since or last_outbox_run(tenant_id)
             if since is not None:
                 outbox = queue_reports(tenant_id, since=since - INCREMENTAL_OVERLAP)
                 counters.update({"reports_%s" % k: v for k, v in outbox.counters.items() if k != "pairs"})

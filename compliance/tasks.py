@@ -1,10 +1,18 @@
 """django-q2 task functions for compliance. Tasks take IDs, call a plain function and return its counters."""
 
+import datetime
 import logging
 
+from django.conf import settings
+from django.db.models import Max, Min
+from django.utils import timezone
 from django_q.tasks import async_task
 
+from compliance import sync
+from compliance.delivery import next_attempt_due, release_expired_leases
 from compliance.evaluation import evaluate_tenant, sweep_tenant
+from compliance.models import ComplianceReport
+from portal import lanes
 from portal.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -106,16 +114,32 @@ def check_secret_expiry(now=None):
 # Per-tenant tasks: one tenant's outage (its calls timing out, its rows in backoff) never holds another's.
 
 
-def _each_tenant(func, name, tenant_ids):
-    for tenant_id in tenant_ids:
-        async_task(func, tenant_id, task_name="%s %s" % (name, tenant_id), group="compliance-intune")
-    return {"tenants": len(tenant_ids)}
+DELIVER_LANE, STATUS_LANE = "deliver", "status"
+
+
+def request_delivery(tenant_id, at=None):
+    """Ask for a delivery run of the tenant at ``at`` (default: after the debounce, so a burst goes out together).
+
+    One run per tenant at a time, coordinated in the database (``portal.lanes``): a request during a run makes
+    that run go again after the debounce. Called after the change is committed (``transaction.on_commit``).
+    """
+    if not Tenant.objects.filter(pk=tenant_id, is_active=True, intune_enabled=True).exists():
+        return False
+    if at is None:
+        at = timezone.now() + datetime.timedelta(seconds=settings.INTUNE_DELIVERY_DEBOUNCE)
+    return lanes.request(DELIVER_LANE, tenant_id, "compliance.tasks.deliver_task", at=at,
+                         task_name="deliver %s" % tenant_id, group="compliance-intune")
 
 
 def queue_deliver(tenant_id):
-    """Queue a delivery run for one tenant (after an evaluation made reports, or an operator's action)."""
-    return async_task("compliance.tasks.deliver_task", tenant_id, task_name="deliver %s" % tenant_id,
-                      group="compliance-intune")
+    """Deliver the tenant's reports now (an operator's action, or after an evaluation that made reports)."""
+    return request_delivery(tenant_id, at=timezone.now())
+
+
+def request_status_poll(tenant_id, at=None):
+    """Ask for a read-back of Intune's verdict on the tenant's accepted messages at ``at`` (default: now)."""
+    return lanes.request(STATUS_LANE, tenant_id, "compliance.tasks.poll_status_task", at=at,
+                         task_name="status %s" % tenant_id, group="compliance-intune")
 
 
 def queue_evaluate_computers(tenant_id, computer_ids):
@@ -127,14 +151,15 @@ def queue_evaluate_computers(tenant_id, computer_ids):
 def evaluate_all_task():
     """Every 5 minutes: a per-tenant evaluate-and-queue task for every active tenant."""
     ids = list(Tenant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
-    return _each_tenant("compliance.tasks.evaluate_and_report_task", "evaluate", ids)
+    for tenant_id in ids:
+        async_task("compliance.tasks.evaluate_and_report_task", tenant_id, task_name="evaluate %s" % tenant_id,
+                   group="compliance-intune")
+    return {"tenants": len(ids)}
 
 
 def evaluate_and_report_task(tenant_id):
     """Evaluate a tenant, queue the reports it calls for (SyncRun "evaluate"), and deliver them right away."""
-    from compliance.sync import evaluate_and_queue
-
-    counters = evaluate_and_queue(tenant_id)
+    counters = sync.evaluate_and_queue(tenant_id)
     if counters.get("created"):
         queue_deliver(tenant_id)
     return counters
@@ -142,63 +167,102 @@ def evaluate_and_report_task(tenant_id):
 
 def evaluate_computers_task(tenant_id, computer_ids):
     """Evaluate some Macs of a tenant and queue their reports; deliver right away when it made any."""
-    from compliance.sync import evaluate_and_queue
-
-    counters = evaluate_and_queue(tenant_id, computer_ids=computer_ids)
+    counters = sync.evaluate_and_queue(tenant_id, computer_ids=computer_ids)
     if counters.get("created"):
         queue_deliver(tenant_id)
     return counters
 
 
 def deliver_all_task():
-    """Every minute: a per-tenant delivery task for every tenant with Intune enabled."""
-    from compliance.delivery import release_expired_leases
-    from compliance.sync import enabled_tenants
-
+    """Every minute (the safety net): ask for a delivery of every tenant with Intune enabled."""
     release_expired_leases()
-    return _each_tenant("compliance.tasks.deliver_task", "deliver", list(enabled_tenants().values_list("pk",
-                                                                                                       flat=True)))
+    ids = list(sync.enabled_tenants().values_list("pk", flat=True))
+    for tenant_id in ids:
+        request_delivery(tenant_id, at=timezone.now())
+    return {"tenants": len(ids)}
 
 
 def deliver_task(tenant_id):
-    """Queue reports for Macs changed since the last run and send the due ones (SyncRun "deliver")."""
-    from compliance.sync import deliver
+    """Queue reports for Macs changed since the last run and send the due ones (SyncRun "deliver").
 
-    counters = deliver(tenant_id)
-    if counters.get("more"):  # the time budget ran out with reports still due: carry on at once
-        queue_deliver(tenant_id)
-    return counters
+    The tenant's only delivery run (``portal.lanes``); when it is done it asks for what comes next: at once if
+    its time budget ran out, at the earliest parked report's next attempt (a message that used up its
+    in-request retries is retried when it falls due, not at the next schedule tick), and a status read-back
+    when Intune's verdict can first be expected.
+    """
+    rounds = lanes.run(DELIVER_LANE, tenant_id, lambda since: sync.deliver(tenant_id, since=since),
+                       "compliance.tasks.deliver_task", again_after=settings.INTUNE_DELIVERY_DEBOUNCE,
+                       task_name="deliver %s" % tenant_id, group="compliance-intune")
+    if rounds is None:
+        return {"skipped": "another delivery of this tenant is running; it takes this request"}
+    follow_up_delivery(tenant_id, more=any(counters.get("more") for counters in rounds))
+    return rounds[-1] if len(rounds) == 1 else {"rounds": rounds}
+
+
+def follow_up_delivery(tenant_id, more=False, now=None):
+    """After a delivery run: the next delivery (now, or when the earliest parked report falls due) and the next
+    status read-back. Returns (when the next delivery was asked for, when the next poll) for tests."""
+    now = now or timezone.now()
+    next_delivery = now if more else next_attempt_due(tenant_id)
+    if next_delivery is not None:
+        request_delivery(tenant_id, at=max(next_delivery, now))
+    next_poll = next_status_poll(tenant_id, now)
+    if next_poll is not None:
+        request_status_poll(tenant_id, at=next_poll)
+    return next_delivery, next_poll
+
+
+def next_status_poll(tenant_id, now=None):
+    """When to read back the tenant's accepted messages: INTUNE_STATUS_FIRST_POLL after the newest was accepted
+    the first time, then twice the oldest one's age (a backoff), at most INTUNE_STATUS_POLL_MAX_WAIT ahead."""
+    now = now or timezone.now()
+    accepted = ComplianceReport.objects.filter(tenant_id=tenant_id, status=ComplianceReport.Status.ACCEPTED)
+    span = accepted.aggregate(oldest=Min("sent_at"), newest=Max("sent_at"))
+    if span["oldest"] is None:
+        return None
+    first = datetime.timedelta(seconds=settings.INTUNE_STATUS_FIRST_POLL)
+    longest = datetime.timedelta(seconds=settings.INTUNE_STATUS_POLL_MAX_WAIT)
+    age = max(now - span["oldest"], datetime.timedelta(0))
+    if age < first:
+        return span["oldest"] + first
+    return now + min(max(age, first), longest)
 
 
 def poll_status_all_task():
-    """Every minute: read back Intune's verdict on accepted messages, one task per tenant that has any."""
-    from compliance.models import ComplianceReport
-
+    """Every minute (the safety net): read back Intune's verdict on accepted messages, per tenant that has any."""
     ids = sorted(set(
         ComplianceReport.objects.filter(status=ComplianceReport.Status.ACCEPTED, tenant__intune_enabled=True)
         .order_by().values_list("tenant_id", flat=True).distinct()
     ))
-    return _each_tenant("compliance.tasks.poll_status_task", "status", ids)
+    for tenant_id in ids:
+        request_status_poll(tenant_id)
+    return {"tenants": len(ids)}
 
 
 def poll_status_task(tenant_id):
-    from compliance.sync import poll
-
-    return poll(tenant_id)
+    """Read back Intune's verdict (the tenant's only status run), then ask for the next read-back while any
+    message is still processing."""
+    rounds = lanes.run(STATUS_LANE, tenant_id, lambda since: sync.poll(tenant_id),
+                       "compliance.tasks.poll_status_task", task_name="status %s" % tenant_id,
+                       group="compliance-intune")
+    if rounds is None:
+        return {"skipped": "another status read-back of this tenant is running"}
+    next_poll = next_status_poll(tenant_id)
+    if next_poll is not None:
+        request_status_poll(tenant_id, at=next_poll)
+    if any(counters.get("resend") for counters in rounds):
+        queue_deliver(tenant_id)  # messages Intune never received go out again under their IDs
+    return rounds[-1] if len(rounds) == 1 else {"rounds": rounds}
 
 
 def provision_task(tenant_id):
     """Provision (and ensure the partner policy) or deprovision a tenant, as its intune_enabled says."""
-    from compliance.sync import provision
-
-    return provision(tenant_id)
+    return sync.provision(tenant_id)
 
 
 def prune_history_task():
     """Daily: forget old finished reports that are no pair's latest, and old SyncRuns."""
-    from compliance.sync import prune_history
-
-    return prune_history()
+    return sync.prune_history()
 
 
 def queue_sync_now(tenant_id):
@@ -209,9 +273,7 @@ def queue_sync_now(tenant_id):
 
 def sync_now_task(tenant_id):
     """Pull from Jamf Pro (when configured), evaluate every Mac, then deliver what is due to Intune."""
-    from compliance.sync import sync_now
-
-    counters = sync_now(tenant_id)
+    counters = sync.sync_now(tenant_id)
     if Tenant.objects.filter(pk=tenant_id, is_active=True, intune_enabled=True).exists():
         queue_deliver(tenant_id)  # also what was waiting, not only what the evaluation made
     return counters

@@ -11,7 +11,6 @@ import logging
 from collections import Counter
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -20,13 +19,14 @@ from devices.jamf.client import JamfClient, JamfError
 from devices.jamf.webhook import WebhookError, parse_webhook
 from devices.models import InventoryEvent
 from devices.pull import pull_inventory
+from portal import lanes
 from portal.models import Tenant
 
 logger = logging.getLogger(__name__)
 
 STALE_PENDING_AFTER = datetime.timedelta(minutes=1)
 DRAIN_BATCH = 500
-DRAIN_DEBOUNCE_SECONDS = 2  # at most one drain task queued per tenant (and web process) in this time
+DRAIN_LANE = "drain"
 Status = InventoryEvent.Status
 
 
@@ -119,21 +119,28 @@ def process_event(event_id):
     return apply_event(event)
 
 
-def _drain_key(tenant_id):
-    return "jamf-drain-queued:%d" % tenant_id
-
-
 def queue_drain(tenant_id):
-    """Queue a drain of the tenant's pending webhook events, unless one was queued a moment ago.
+    """Ask for a drain of the tenant's pending webhook events (called by the receiver inside the event's transaction).
 
-    Called by the receiver inside the event's transaction. Every Mac checks in every 15 minutes, so a
-    task per event would be ~110 tasks/s at 100,000 Macs; one drain task per tenant every couple of
-    seconds takes them in batches instead. A drain forgets the mark before it reads, so an event
-    stored after that queues the next drain; the scheduled sweep picks up any event left behind.
+    Every Mac checks in every 15 minutes, so a task per event would be ~110 tasks/s at 100,000 Macs. The
+    tenant's drain lane (``portal.lanes``, a database row) queues one drain task when none is queued or running;
+    an event stored while a drain runs marks the lane, and that drain goes round again before it lets go. The
+    coordination is in the database, so it holds across web and worker processes without Redis.
     """
-    if cache.add(_drain_key(tenant_id), 1, DRAIN_DEBOUNCE_SECONDS):
-        async_task("devices.tasks.drain_events", tenant_id, task_name="jamf-drain-%d" % tenant_id,
-                   group="jamf-events")
+    lanes.request(DRAIN_LANE, tenant_id, "devices.tasks.drain_task", task_name="jamf-drain-%d" % tenant_id,
+                  group="jamf-events")
+
+
+def drain_task(tenant_id):
+    """Task: drain the tenant's pending webhook events as the lane's only runner; returns the counts."""
+    rounds = lanes.run(DRAIN_LANE, tenant_id, lambda since: drain_events(tenant_id), "devices.tasks.drain_task",
+                       task_name="jamf-drain-%d" % tenant_id, group="jamf-events")
+    if rounds is None:
+        return "another drain of this tenant is running; it takes these events"
+    total = Counter()
+    for counts in rounds:
+        total.update(counts)
+    return dict(total)
 
 
 def drain_events(tenant_id, older_than=None, limit=50000):
@@ -142,7 +149,6 @@ def drain_events(tenant_id, older_than=None, limit=50000):
     Check-ins (the bulk of the traffic) are applied a batch at a time; inventory events, which may
     need the Jamf Pro API, one by one as :func:`apply_event` does.
     """
-    cache.delete(_drain_key(tenant_id))
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     counts = Counter()
     if tenant is None:
@@ -198,7 +204,7 @@ def _apply_batch(tenant, events):
 
 
 def process_stale_pending():
-    """Task (scheduled): drain webhook events left pending a minute or more (a lost or debounced drain)."""
+    """Task (scheduled, the safety net): drain webhook events left pending a minute or more (a lost drain task)."""
     cutoff = timezone.now() - STALE_PENDING_AFTER
     tenant_ids = (
         InventoryEvent.objects.filter(

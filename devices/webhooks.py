@@ -1,9 +1,9 @@
 """The Jamf Pro webhook receiver: ``POST /hooks/jamf/<tenant-slug>/``.
 
 The hot path (every Mac checks in every 15 minutes): authenticate, read at most 1 MB, parse,
-store the InventoryEvent (and, at most every couple of seconds per tenant, queue a drain of the
-pending events) in one transaction, answer 202. The work (``devices.tasks.drain_events``) happens in
-a django-q2 worker, a batch of events at a time.
+store the InventoryEvent and ask for a drain of the tenant's pending events (one queued drain task per
+tenant at a time, coordinated in the database: ``portal.lanes``) in one transaction, answer 202. The work
+(``devices.tasks.drain_events``) happens in a django-q2 worker, a batch of events at a time.
 
 Authentication is per tenant, with the tenant's webhook secret in Jamf Pro's header
 authentication (``X-Webhook-Secret: <secret>`` or ``Authorization: Bearer <secret>``) or in HTTP

@@ -275,3 +275,27 @@ class APIToken(AuthToken):
 
     def __str__(self):
         return "%s\u2026 (%s)" % (self.token_key, self.user)
+
+
+class Lane(models.Model):
+    """Coordination of one kind of background run for one tenant, across every process (``portal.lanes``).
+
+    ``dirty``: work was asked for since the running (or last) run took the mark; ``due_at``: a task is queued to
+    start then; ``running_since``: a run holds the lane. Updated only by single conditional UPDATEs, so it
+    holds on PostgreSQL and on SQLite (WAL) with the web server and the workers in separate processes.
+    """
+
+    kind = models.CharField(max_length=16)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    dirty = models.BooleanField(default=False)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    running_since = models.DateTimeField(null=True, blank=True)
+    round_started_at = models.DateTimeField(null=True, blank=True)  # the last round's start: the next one's "since"
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "tenant"], name="lane_one_per_kind_and_tenant")]
+
+    def __str__(self):
+        return "%s %s" % (self.kind, self.tenant_id)

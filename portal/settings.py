@@ -407,6 +407,12 @@ INTUNE_DELIVERY_TIME_BUDGET = float(os.environ.get("INTUNE_DELIVERY_TIME_BUDGET"
 INTUNE_DELIVERY_HTTP_RETRIES = int(os.environ.get("INTUNE_DELIVERY_HTTP_RETRIES", "2"))
 INTUNE_DELIVERY_MAX_RETRY_WAIT = float(os.environ.get("INTUNE_DELIVERY_MAX_RETRY_WAIT", "10"))
 INTUNE_STATUS_POLL_LIMIT = int(os.environ.get("INTUNE_STATUS_POLL_LIMIT", "2000"))
+# Event-driven delivery (compliance/tasks.py): a change is delivered this many seconds after it is evaluated (a
+# burst goes out in one message); Intune's verdict on a message is first read this long after it was accepted,
+# then at twice the message's age, at most INTUNE_STATUS_POLL_MAX_WAIT apart.
+INTUNE_DELIVERY_DEBOUNCE = float(os.environ.get("INTUNE_DELIVERY_DEBOUNCE", "1.5"))
+INTUNE_STATUS_FIRST_POLL = float(os.environ.get("INTUNE_STATUS_FIRST_POLL", "3"))
+INTUNE_STATUS_POLL_MAX_WAIT = float(os.environ.get("INTUNE_STATUS_POLL_MAX_WAIT", "60"))
 INTUNE_HISTORY_DAYS = int(os.environ.get("INTUNE_HISTORY_DAYS", "180"))  # older superseded/completed rows go
 SYNC_RUN_HISTORY_DAYS = int(os.environ.get("SYNC_RUN_HISTORY_DAYS", "30"))
 
