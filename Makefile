@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The simulator's HTTPS port; empty: 8443 when free, else a free one (recorded in var/demo-environment.json).
+SIMULATOR_PORT ?=
 
 .PHONY: demo test lint venv venv-dev migrate clean
 
@@ -26,9 +28,10 @@ venv-dev: $(VENV)/.dev
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
-## make demo: install, migrate, seed the demo tenants, start everything, print where to log in.
+## make demo [HOST=…] [PORT=…] [SIMULATOR_PORT=…]: install, migrate, seed the demo tenants, start everything,
+## print where to log in. Every URL (PORTAL_BASE_URL, the demo tenants' Jamf Pro URL) follows these.
 demo: venv
-	$(PY) manage.py rundemo --host $(HOST) --port $(PORT)
+	$(PY) manage.py rundemo --host $(HOST) --port $(PORT) $(if $(SIMULATOR_PORT),--simulator-port $(SIMULATOR_PORT))
 
 ## make test: install the dev requirements and run the whole suite (honours DATABASE_URL).
 test: venv-dev

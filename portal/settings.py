@@ -302,8 +302,10 @@ LOGGING = {
 # environment override a Session's own `verify`.
 PORTAL_CLOUD_OVERRIDES = json.loads(os.environ.get("PORTAL_CLOUD_OVERRIDES") or "{}")
 PORTAL_CA_BUNDLE = os.environ.get("PORTAL_CA_BUNDLE", "")
-# While `make demo` runs, it leaves these two settings in var/demo-environment.json so that
-# manage.py commands run from another terminal reach its simulator too. Development mode only.
+# The demo's simulator (`make demo` sets it; demo_data points the demo tenants' Jamf Pro URL at it).
+DEMO_SIMULATOR_URL = os.environ.get("DEMO_SIMULATOR_URL", "")
+# While `make demo` runs, it leaves these settings (and PORTAL_BASE_URL) in var/demo-environment.json so that
+# manage.py commands run from another terminal reach its simulator and its portal too. Development mode only.
 _demo_environment = VAR_DIR / "demo-environment.json"
 _under_tests = "pytest" in sys.modules  # the test suite points the clients at its own simulator
 if not PRODUCTION and not _under_tests and "PORTAL_CLOUD_OVERRIDES" not in os.environ and _demo_environment.exists():
@@ -311,6 +313,9 @@ if not PRODUCTION and not _under_tests and "PORTAL_CLOUD_OVERRIDES" not in os.en
         _demo = json.loads(_demo_environment.read_text())
         PORTAL_CLOUD_OVERRIDES = json.loads(_demo["PORTAL_CLOUD_OVERRIDES"])
         PORTAL_CA_BUNDLE = _demo["PORTAL_CA_BUNDLE"]
+        if "PORTAL_BASE_URL" not in os.environ:
+            PORTAL_BASE_URL = _demo.get("PORTAL_BASE_URL", PORTAL_BASE_URL).rstrip("/")
+        DEMO_SIMULATOR_URL = DEMO_SIMULATOR_URL or _demo.get("DEMO_SIMULATOR_URL", "")
     except (OSError, ValueError, KeyError):
         pass
 

@@ -54,3 +54,37 @@ def test_simulate_jamf_changes_macs_and_fires_webhooks(live_server, simulator, j
     assert Computer.objects.filter(tenant=tenant).count() == 16  # the added Mac
     sent = {json.loads(e.raw_body)["event"]["jssID"] for e in events}
     assert set(jamf.servers["alpha"].overrides) == sent  # the webhooks are about the very Macs that changed
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulate_jamf_fails_and_says_why_when_the_portal_is_not_there(simulator, jamf):
+    """Issue 14: the demo posted to the wrong port and exited 0 with "ConnectionError 12"."""
+    from tests.factories import TenantFactory
+
+    with_secret(connect(TenantFactory(slug="alpha"), simulator, count=5))
+    nowhere = "http://127.0.0.1:%d" % _free_port()
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"3 of 3 webhooks failed\. ConnectionError: the portal did not answer"):
+        call_command("simulate_jamf", "alpha", "--count", "3", "--portal-url", nowhere, stdout=out)
+    assert "ConnectionError 3" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulate_jamf_fails_when_the_portal_refuses_the_secret(live_server, simulator, jamf):
+    from portal.models import Tenant
+    from tests.factories import TenantFactory
+
+    tenant = with_secret(connect(TenantFactory(slug="alpha"), simulator, count=5))
+    Tenant.objects.filter(pk=tenant.pk).update(is_active=False)  # the receiver answers 401 for it
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="2 of 2 webhooks failed. 401: the portal refused the webhook secret"):
+        call_command("simulate_jamf", "alpha", "--count", "2", "--portal-url", live_server.url, stdout=out)
+    assert "401 2" in out.getvalue()

@@ -3,7 +3,8 @@
 For the demo: the simulator (``manage.py runsimulator``, started by ``make demo``) changes some of the
 tenant's Macs (check-ins, and inventory updates with a real change: OS update, FileVault, SIP,
 Company Portal) and returns the Jamf Pro webhooks for them; this command posts each one to the
-portal's receiver with the tenant's webhook secret, as Jamf Pro would.
+portal's receiver with the tenant's webhook secret, as Jamf Pro would. It exits non-zero, saying why,
+when any webhook was not accepted (refused, or the portal did not answer at ``--portal-url``).
 """
 
 import time
@@ -37,7 +38,8 @@ class Command(BaseCommand):
         parser.add_argument("--kind", choices=["check_in", "inventory", "mixed"], default="mixed")
         parser.add_argument("--add", type=int, default=0, help="also enroll this many new Macs (ComputerAdded)")
         parser.add_argument("--portal-url", default=settings.PORTAL_BASE_URL,
-                            help="where the portal listens (default PORTAL_BASE_URL)")
+                            help="where the portal listens (default PORTAL_BASE_URL, which `make demo` records "
+                                 "in var/demo-environment.json)")
 
     def handle(self, *args, **options):
         try:
@@ -74,8 +76,25 @@ class Command(BaseCommand):
         seconds = time.monotonic() - started
         summary = ", ".join("%s %d" % item for item in sorted(self.statuses.items()))
         self.stdout.write("%d webhooks to %s in %.1fs: %s" % (sent, self.hook_url, seconds, summary or "none"))
-        if any(status >= 400 for status in self.statuses if isinstance(status, int)):
-            self.stderr.write("Some webhooks were refused: see the events in the admin.")
+        failed = {status: n for status, n in self.statuses.items() if not isinstance(status, int) or status >= 400}
+        if failed:
+            raise CommandError(self.why(failed, sum(failed.values()), sent))
+
+    def why(self, failed, count, sent):
+        """The reason the webhooks failed, in words, for the error exit."""
+        reasons = []
+        for status in sorted(failed, key=str):
+            if not isinstance(status, int):
+                reasons.append("%s: the portal did not answer at %s (is it running there? set --portal-url)"
+                               % (status, self.hook_url))
+            elif status == 401:
+                reasons.append("401: the portal refused the webhook secret (regenerate it in the admin, or the "
+                               "portal at --portal-url is another one)")
+            elif status == 404:
+                reasons.append("404: no webhook receiver at %s (wrong --portal-url?)" % self.hook_url)
+            else:
+                reasons.append("%d: refused; see the tenant's inventory events in the admin" % status)
+        return "%d of %d webhooks failed. %s" % (count, sent, " ".join(reasons))
 
     def control(self, action, **options):
         url = "%s/_sim/jamf/%s/%s" % (self.simulator, self.tenant.slug, action)

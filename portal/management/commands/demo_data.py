@@ -1,8 +1,10 @@
 """manage.py demo_data: seed an MSP superuser, three customer tenants with admins, and ~200 Macs."""
 
 import datetime
+import re
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -94,20 +96,32 @@ def seed_snapshot_history(tenant, days=30):
     ComplianceDailySnapshot.objects.bulk_create(rows, ignore_conflicts=True)
 
 
-DEMO_JAMF_URL = "https://127.0.0.1:8443/jamf/%s"  # the simulator that `make demo` runs (rundemo.SIMULATOR_PORT)
+DEMO_JAMF_URL = "%s/jamf/%s"  # (simulator URL, slug): the simulated Jamf Pro that `make demo` runs
+# A demo tenant's Jamf Pro URL as an earlier demo set it (the simulator on loopback, on whatever port it had).
+EARLIER_DEMO_JAMF_URL = re.compile(r"^https://127\.0\.0\.1:\d+/jamf/[a-z0-9-]+$")
 
 
-def connect_demo_jamf(tenant):
+def demo_simulator_url():
+    """The demo simulator's address: DEMO_SIMULATOR_URL (rundemo sets it), else the default port 8443."""
+    return (getattr(settings, "DEMO_SIMULATOR_URL", "") or "https://127.0.0.1:8443").rstrip("/")
+
+
+def connect_demo_jamf(tenant, simulator_url=None):
     """Point the tenant at the simulated Jamf Pro, with the API client it accepts and a webhook secret.
 
-    Set once: a re-run keeps what is there (a rotated webhook secret included).
+    Set once: a re-run keeps what is there (a rotated webhook secret included), except that a URL an earlier
+    demo set follows the simulator to its port of today.
     """
     from devices.webhooks import generate_webhook_secret
     from simulator.jamf import credentials_for
 
     changed = []
+    jamf_url = DEMO_JAMF_URL % (simulator_url or demo_simulator_url(), tenant.slug)
+    if tenant.jamf_url != jamf_url and EARLIER_DEMO_JAMF_URL.match(tenant.jamf_url or ""):
+        tenant.jamf_url = jamf_url
+        changed.append("jamf_url")
     if not tenant.jamf_url:
-        tenant.jamf_url = DEMO_JAMF_URL % tenant.slug
+        tenant.jamf_url = jamf_url
         tenant.jamf_client_id, tenant.jamf_client_secret = credentials_for(tenant.slug)
         changed += ["jamf_url", "jamf_client_id", "jamf_client_secret"]
     if not tenant.webhook_secret:
@@ -119,6 +133,10 @@ def connect_demo_jamf(tenant):
 
 class Command(BaseCommand):
     help = "Seed demo data: an MSP superuser, 3 customer tenants each with an admin, and about 200 Macs. Re-runnable."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--simulator-url", default=None,
+                            help="the demo simulator's address (default DEMO_SIMULATOR_URL, else https://127.0.0.1:8443)")
 
     def handle(self, *args, **options):
         User = get_user_model()
@@ -163,7 +181,7 @@ class Command(BaseCommand):
                 # Provisions the tenant in the simulated Intune (a task), and its Macs' reports flow there.
                 tenant.intune_enabled = True
                 tenant.save(update_fields=["intune_enabled", "updated_at"])
-            connect_demo_jamf(tenant)
+            connect_demo_jamf(tenant, options.get("simulator_url"))
             seed_policies(tenant)
             records = (make_record(n, slug, domain=slug + ".example") for n in range(1, count + 1))
             started = timezone.now()

@@ -1,8 +1,11 @@
 """manage.py rundemo: migrate, seed the demo, start the background processes and the web server.
 
 What `make demo` runs. The background processes (the Microsoft/Jamf simulator and the django-q2
-worker, as they land) are listed in ``DEMO_PROCESSES``; each is started as a child and stopped
-when the server stops.
+worker) are listed in ``DEMO_PROCESSES``; each is started as a child and stopped when the server
+stops. Every URL follows ``--host`` / ``--port``: ``PORTAL_BASE_URL`` (webhook URL, the landing URLs
+sent to Intune, the consent redirect) is set for the server and the worker and recorded in
+var/demo-environment.json with the simulator's address, which is ``--simulator-port`` or a free port
+(8443 when it is free), so other terminals' commands reach both.
 """
 
 import contextlib
@@ -17,40 +20,84 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from portal.management.commands.demo_data import DEMO_PASSWORD, MSP_USER, TENANTS
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 
 # The Microsoft / Jamf Pro simulator of the demo: HTTPS on loopback, its CA bundle under var/simulator/.
-SIMULATOR_HOST, SIMULATOR_PORT = "127.0.0.1", 8443
+SIMULATOR_HOST, PREFERRED_SIMULATOR_PORT = "127.0.0.1", 8443
 SIMULATOR_DIR = Path(settings.VAR_DIR) / "simulator"
 
-# (label, manage.py arguments) of the processes that run beside the web server in the demo.
-DEMO_PROCESSES = [
-    ("simulator", ["runsimulator", "--host", SIMULATOR_HOST, "--port", str(SIMULATOR_PORT),
-                   "--cert-dir", str(SIMULATOR_DIR)]),
-    # django-q2: processes the Jamf webhooks, runs the scheduled pulls and the other background tasks.
-    ("worker", ["qcluster"]),
-]
+
+def demo_processes(simulator_port):
+    """(label, manage.py arguments) of the processes that run beside the web server in the demo."""
+    return [
+        ("simulator", ["runsimulator", "--host", SIMULATOR_HOST, "--port", str(simulator_port),
+                       "--cert-dir", str(SIMULATOR_DIR)]),
+        # django-q2: processes the Jamf webhooks, delivers to Intune, runs the scheduled safety nets.
+        ("worker", ["qcluster"]),
+    ]
 
 
-def simulator_env():
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - recognised, to build a loopback URL for them
+
+
+def port_is_free(host, port):
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_simulator_port(wanted=None):
+    """``wanted`` when given (it must be free), else 8443 when free, else a port the system picks."""
+    if wanted:
+        if not port_is_free(SIMULATOR_HOST, wanted):
+            raise CommandError("The simulator's port %d is in use: pick another with SIMULATOR_PORT=… "
+                               "(make demo) or --simulator-port." % wanted)
+        return wanted
+    if port_is_free(SIMULATOR_HOST, PREFERRED_SIMULATOR_PORT):
+        return PREFERRED_SIMULATOR_PORT
+    with socket.socket() as probe:
+        probe.bind((SIMULATOR_HOST, 0))
+        return probe.getsockname()[1]
+
+
+def simulator_url(port):
+    return "https://%s:%d" % (SIMULATOR_HOST, port)
+
+
+def simulator_env(port):
     """The settings that point every Microsoft cloud at the demo's simulator (for the server and workers)."""
-    base = "https://%s:%d" % (SIMULATOR_HOST, SIMULATOR_PORT)
+    base = simulator_url(port)
     overrides = {cloud: {"login": base, "graph": base + "/graph"} for cloud in ("global", "usgov", "usgov_dod",
                                                                              "china")}
     return {"PORTAL_CLOUD_OVERRIDES": json.dumps(overrides), "PORTAL_CA_BUNDLE": str(SIMULATOR_DIR / "ca.pem")}
 
 
-def wait_for_simulator(child, timeout=20):
+def portal_base_url(host, port):
+    """Where the demo's portal is reached: PORTAL_BASE_URL when set, else http://<host>:<port> (loopback for a
+    wildcard bind)."""
+    if os.environ.get("PORTAL_BASE_URL"):
+        return os.environ["PORTAL_BASE_URL"].rstrip("/")
+    if host in WILDCARD_HOSTS:
+        host = "127.0.0.1"
+    if ":" in host:
+        host = "[%s]" % host
+    return "http://%s:%s" % (host, port)
+
+
+def wait_for_simulator(child, port, timeout=20):
     """Wait until the simulator has written its CA bundle and accepts connections; False if it did not."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and child.poll() is None:
         if (SIMULATOR_DIR / "ca.pem").exists():
             try:
-                socket.create_connection((SIMULATOR_HOST, SIMULATOR_PORT), timeout=1).close()
+                socket.create_connection((SIMULATOR_HOST, port), timeout=1).close()
                 return True
             except OSError:
                 pass
@@ -76,29 +123,39 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", default="8000")
+        parser.add_argument("--simulator-port", type=int, default=int(os.environ.get("SIMULATOR_PORT") or 0),
+                            help="the simulator's HTTPS port (default: SIMULATOR_PORT, else 8443 if free, else a "
+                                 "free one)")
 
     def handle(self, *args, **options):
+        if not port_is_free("" if options["host"] in WILDCARD_HOSTS else options["host"], int(options["port"])):
+            raise CommandError("Port %s is in use: pick another with PORT=… (make demo) or --port." % options["port"])
+        simulator_port = choose_simulator_port(options["simulator_port"])
+        base_url = portal_base_url(options["host"], options["port"])
+        settings.PORTAL_BASE_URL = base_url  # what demo_data and this process build URLs with
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database migrated.")
-        call_command("demo_data", stdout=self.stdout)
+        call_command("demo_data", simulator_url=simulator_url(simulator_port), stdout=self.stdout)
         children = []
+        environment = {**simulator_env(simulator_port), "PORTAL_BASE_URL": base_url,
+                       "DEMO_SIMULATOR_URL": simulator_url(simulator_port)}
         env = dict(os.environ)
-        env.update(simulator_env())  # the server and every worker talk to the simulator, trusting its CA
+        env.update(environment)  # the server and every worker talk to the simulator and build URLs alike
         # ...and so do manage.py commands run in another terminal while the demo runs (development only).
-        DEMO_ENVIRONMENT_FILE.write_text(json.dumps(simulator_env()))
+        DEMO_ENVIRONMENT_FILE.write_text(json.dumps(environment))
         signal.signal(signal.SIGTERM, _stop)
         (SIMULATOR_DIR / "ca.pem").unlink(missing_ok=True)  # a fresh one is written when it starts
         logs = Path(settings.VAR_DIR) / "log"
         logs.mkdir(parents=True, exist_ok=True)
-        for label, arguments in DEMO_PROCESSES:
+        for label, arguments in demo_processes(simulator_port):
             log = open(logs / ("%s.log" % label), "ab")  # noqa: SIM115 - closed with the child
             children.append((label, subprocess.Popen([sys.executable, MANAGE, *arguments], stdout=log, stderr=log,
                                                      env=env, start_new_session=True)))
             self.stdout.write("Started %s (log: %s)" % (label, logs / ("%s.log" % label)))
-            if label == "simulator" and not wait_for_simulator(children[-1][1]):
-                self.stderr.write("The simulator did not start on port %d; see its log." % SIMULATOR_PORT)
-        base = "http://%s:%s" % (options["host"], options["port"])
-        self.stdout.write(self.style.SUCCESS("\nThe portal is starting at %s/admin/" % base))
+            if label == "simulator" and not wait_for_simulator(children[-1][1], simulator_port):
+                self.stderr.write("The simulator did not start on port %d; see its log." % simulator_port)
+        self.stdout.write("Simulated Entra ID, Intune and Jamf Pro: %s" % simulator_url(simulator_port))
+        self.stdout.write(self.style.SUCCESS("\nThe portal is starting at %s/admin/" % base_url))
         self.stdout.write("  MSP staff:       %s / %s" % (MSP_USER, DEMO_PASSWORD))
         for slug, name, *_ in TENANTS:
             self.stdout.write("  %-16s %s-admin / %s" % (name + ":", slug, DEMO_PASSWORD))
