@@ -205,7 +205,8 @@ def follow_up_delivery(tenant_id, more=False, now=None):
     now = now or timezone.now()
     next_delivery = now if more else next_attempt_due(tenant_id)
     if next_delivery is not None:
-        request_delivery(tenant_id, at=max(next_delivery, now))
+        # At least a second on: a row that is due but could not be sent must not make a tight loop.
+        request_delivery(tenant_id, at=max(next_delivery, now + datetime.timedelta(seconds=1)))
     next_poll = next_status_poll(tenant_id, now)
     if next_poll is not None:
         request_status_poll(tenant_id, at=next_poll)

@@ -72,13 +72,14 @@ def request(kind, tenant_id, func, at=None, task_name=None, group=None):
     """Ask for a run of ``func(tenant_id)`` for this lane no later than ``at`` (default: now).
 
     Returns True when this call queued the task. Call it inside the transaction that made the work (the
-    request and the queued task then commit with it) or after that commit.
+    request and the queued task then commit with it) or after that commit. On the hot path (a lane already
+    marked, a run in progress) both UPDATEs match no row, so concurrent requests do not queue on its lock.
     """
     now = timezone.now()
     at = max(at or now, now)
     _ensure(kind, tenant_id)
     lane = _lane(kind, tenant_id)
-    lane.update(dirty=True, requested_at=now)
+    lane.filter(dirty=False).update(dirty=True, requested_at=now)
     stale = now - STALE_AFTER
     queued = lane.filter(
         Q(running_since__isnull=True) | Q(running_since__lt=stale),
