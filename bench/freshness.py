@@ -12,7 +12,8 @@ bursts of ``--burst`` webhooks at once, ``--burst-gap`` seconds apart.
 
 Reported, per phase and overall, p50 / p99 / max of:
 - webhook → upload accepted by Intune (the report's ``sent_at``), for changes that changed what Intune is told
-  (a battery change, say, changes no payload and makes no report);
+  (a battery change, say, changes no payload and makes no report): the first report of that Mac made after the
+  webhook and before the same Mac's next webhook;
 - Intune completed → "Completed" visible in the portal (``finished_at`` − (accepted + processing delay)).
 Lost: webhooks not answered 202 or not processed, and changed Macs whose state at Intune (the simulator's
 stored entities) is not the portal's current evaluation once everything settled. It must be 0.
@@ -106,13 +107,31 @@ class Bench:
             "SELECT c.jamf_id, r.created_at, r.sent_at, r.finished_at, r.status FROM compliance_compliancereport r "
             "JOIN devices_computer c ON c.id = r.computer_id JOIN portal_tenant t ON t.id = r.tenant_id "
             "WHERE t.slug = %s AND r.kind = 'report' ORDER BY r.id", (SLUG,))
+        processed = {}
+        for jamf_id, received, done in self.stack.query(
+                "SELECT c.jamf_id, e.received_at, e.processed_at FROM devices_inventoryevent e "
+                "JOIN devices_computer c ON c.id = e.computer_id WHERE e.source = 'webhook' ORDER BY e.id"):
+            processed.setdefault(jamf_id, []).append((parse_time(received), parse_time(done)))
         accepted, completed = {}, {}
+        self.steps = {"webhook -> processed": [], "processed -> report queued": [], "queued -> accepted": []}
+        next_send = {}  # (jamf id, time sent) -> when the same Mac's next webhook was sent
+        for _phase, jamf_id, at, _status in self.sent:
+            later = [t for _, j, t, _ in self.sent if j == jamf_id and t > at]
+            next_send[(jamf_id, at)] = min(later) if later else None
         for phase, jamf_id, at, _status in self.sent:
+            until = next_send[(jamf_id, at)]
             for rid_jamf, created, sent_at, finished, status in rows:
                 created, sent_at, finished = parse_time(created), parse_time(sent_at), parse_time(finished)
                 if rid_jamf != jamf_id or created is None or created < at or sent_at is None:
                     continue
+                if until is not None and created >= until:
+                    break  # made for the Mac's next change: this change changed nothing Intune is told
                 accepted.setdefault(phase, []).append((sent_at - at).total_seconds())
+                done = [d for r, d in processed.get(jamf_id, []) if r >= at and d is not None]
+                if done:
+                    self.steps["webhook -> processed"].append((done[0] - at).total_seconds())
+                    self.steps["processed -> report queued"].append((created - done[0]).total_seconds())
+                self.steps["queued -> accepted"].append((sent_at - created).total_seconds())
                 if finished is not None and status == "completed":
                     done_at_intune = sent_at + datetime.timedelta(seconds=self.processing_delay)
                     completed.setdefault(phase, []).append(max(0.0, (finished - done_at_intune).total_seconds()))
@@ -213,6 +232,8 @@ def main():
     every_completed = [v for values in completed.values() for v in values]
     print("  all    webhook -> upload accepted: %s" % stats(every_accepted))
     print("  all    Intune completed -> Completed visible: %s" % stats(every_completed))
+    for step, values in bench.steps.items():
+        print("  step   %s: %s" % (step, stats(values)))
     print("lost: %d refused, %d not processed, %d of %d changed registered pairs not as the portal holds them%s" % (
         len(refused), unprocessed, len(stale), pairs, (": " + ", ".join(stale[:10])) if stale else ""))
     print("machine load (1/5/15 min) during the run: %s" % " | ".join(loads))

@@ -63,3 +63,29 @@ def test_the_sweep_drains_events_a_lost_drain_left_behind(client, hook_tenant): 
     InventoryEvent.objects.update(received_at=T0)
     assert tasks.process_stale_pending() == {"processed": 1}
     assert Computer.objects.get().last_check_in == T0
+
+
+def test_a_burst_of_inventory_events_is_fetched_and_imported_as_one_batch(client, hook_tenant, simulator, jamf,  # noqa: F811
+                                                                          django_assert_max_num_queries):
+    """Each Mac's full record comes from the Jamf Pro API once; the records are imported in one batch (one
+    transaction and one evaluation), and every event ends as the single path would end it."""
+    from devices.pull import pull_inventory
+    from tests.devices.jamf_helpers import connect
+
+    connect(hook_tenant, simulator, count=12)
+    pull_inventory(hook_tenant, full=True)
+    bodies = jamf.change("alpha", count=10, kind="inventory")
+    for body in bodies:
+        assert post(client, "alpha", body).status_code == 202
+    post(client, "alpha", bodies[0])  # the same Mac twice: fetched once
+    jamf.remove("alpha", [int(bodies[1]["event"]["jssID"])])  # deleted from Jamf Pro since its webhook
+
+    with django_assert_max_num_queries(60):  # not ~10 queries per event, as one by one
+        counts = tasks.drain_events(hook_tenant.pk)
+
+    assert counts == {"processed": 10, "ignored": 1}
+    gone = InventoryEvent.objects.get(computer__isnull=True, status="ignored")
+    assert "has no computer" in gone.error
+    changed = Computer.objects.filter(tenant=hook_tenant, jamf_id=str(bodies[2]["event"]["jssID"])).get()
+    assert changed.evaluated_at is not None
+    assert not InventoryEvent.objects.filter(status="pending").exists()
