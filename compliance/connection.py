@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from compliance.intune.client import IntuneClient
 from compliance.intune.clouds import get_cloud
 from compliance.intune.errors import explain, scrub
+from portal import audit
 
 STEPS = [
     ("settings", "Settings"),
@@ -134,6 +135,10 @@ def test_connection(tenant, save=True):
         tenant.last_test_at, tenant.last_test_ok, tenant.last_test_message = (
             result.tested_at, result.ok, result.summary()
         )
+        failed = result.failed_step
+        audit.record("test_connection", tenant, details={
+            "ok": result.ok, "failed_step": failed.key if failed else "",
+        })
     return result
 
 

@@ -81,6 +81,12 @@ SCHEDULES = [
         "minutes": 1,
         "repeats": -1,
     },
+    {
+        "name": "portal: delete audit entries past AUDIT_RETENTION_DAYS",
+        "func": "portal.audit.prune",
+        "schedule_type": Schedule.DAILY,
+        "repeats": -1,
+    },
 ]
 
 

@@ -16,6 +16,8 @@ from compliance.delivery import apply_provisioning, deliver_tenant, due, poll_st
 from compliance.intune.errors import IntuneError
 from compliance.models import ComplianceReport
 from compliance.outbox import queue_reports
+from devices.models import Computer
+from portal import audit
 from portal.models import SyncRun, Tenant
 from portal.runs import record_run
 
@@ -135,21 +137,24 @@ def sync_now(tenant_id):
 
 def resend(tenant_id, computer_ids, requested_by=""):
     """Make fresh reports of the Macs' registered users from their current state (an operator's re-send)."""
-    return queue_reports(tenant_id, computer_ids=computer_ids, force=True, reason=Reason.RESEND,
-                         requested_by=requested_by)
+    result = queue_reports(tenant_id, computer_ids=computer_ids, force=True, reason=Reason.RESEND,
+                           requested_by=requested_by)
+    audit.record_many("resend", Computer.objects.filter(tenant_id=tenant_id, id__in=computer_ids),
+                      details={"reports_queued": getattr(result, "created", 0), "skipped": result.skipped or ""})
+    return result
 
 
 def retire(tenant_id, computer_ids, requested_by=""):
     """Retire Macs: no longer managed, so they are reported to Intune as deactivated (state 1) right away."""
     from compliance.evaluation import evaluate_tenant
-    from devices.models import Computer
 
     now = timezone.now()
+    computers = Computer.objects.filter(tenant_id=tenant_id, id__in=computer_ids)
     with transaction.atomic():
-        Computer.objects.filter(tenant_id=tenant_id, id__in=computer_ids, retired_at__isnull=True).update(
-            retired_at=now, updated_at=now
-        )
-        Computer.objects.filter(tenant_id=tenant_id, id__in=computer_ids).update(managed=False, updated_at=now)
+        computers.filter(retired_at__isnull=True).update(retired_at=now, updated_at=now)
+        computers.update(managed=False, updated_at=now)
+        # Bulk updates send no model signal: the audit trail gets its entries here.
+        audit.record_many("retire", computers.only("id", "tenant_id", "name", "serial_number", "udid"))
     evaluate_tenant(tenant_id, computer_ids=computer_ids)
     return queue_reports(tenant_id, computer_ids=computer_ids, force=True, reason=Reason.RETIRE,
                          requested_by=requested_by)
@@ -195,6 +200,10 @@ def delete_from_entra_and_intune(computer, requested_by="", client=None):
                     latest=bool(user is not None and not failed), error_detail=answer.get("error", ""),
                     sent_at=now, finished_at=now, requested_by=requested_by,
                 ))
+        audit.record("delete_from_entra_intune", computer, details={
+            device_id: ("failed: %s" % answer["error"]) if "error" in answer else "deleted"
+            for device_id, answer in sorted(outcome.items())
+        })
     return rows
 
 

@@ -5,15 +5,18 @@ shown exactly once, in the message after the action that created it; afterwards 
 that a secret is set.
 """
 
+from auditlog.context import disable_auditlog
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import transaction
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from devices.jamf.webhook import CHECK_IN_EVENTS, INVENTORY_EVENTS
 from devices.webhooks import SECRET_HEADER, generate_webhook_secret
-from portal import tenancy
+from portal import audit, tenancy
+from portal.audit_context import ROTATED, SET, mask_secret
 
 
 def webhook_url(tenant):
@@ -56,10 +59,15 @@ class JamfTenantAdminMixin:
         allowed = Tenant.objects.for_user(request.user, tenancy.ADMIN)
         for tenant in queryset.filter(pk__in=allowed.values("pk")).order_by("name"):
             secret = generate_webhook_secret()
+            before = mask_secret(tenant.webhook_secret)
+            changes = {"webhook_secret": [before, ROTATED if tenant.webhook_secret else SET]}
             tenant.webhook_secret = secret
             if not tenant.webhook_username:
                 tenant.webhook_username = "jamf"
-            tenant.save(update_fields=["webhook_secret", "webhook_username", "updated_at"])
+                changes["webhook_username"] = ["", "jamf"]
+            with transaction.atomic(), disable_auditlog():  # one explicit entry instead of the save's
+                tenant.save(update_fields=["webhook_secret", "webhook_username", "updated_at"])
+                audit.record("generate_webhook_secret", tenant, changes=changes)
             self.message_user(
                 request,
                 format_html(

@@ -4,6 +4,8 @@ import contextlib
 import json
 import re
 
+from auditlog.mixins import LogEntryAdminMixin
+from auditlog.render import render_logentry_changes_html
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -13,9 +15,9 @@ from django.utils.translation import gettext_lazy as _
 
 from compliance.connection_admin import ConnectionTestAdminMixin
 from devices.tenant_admin import JamfTenantAdminMixin
-from portal import tenancy
+from portal import audit, tenancy
 from portal.admin_format import badge, short_datetime
-from portal.models import ClientSecret, Membership, Tenant
+from portal.models import AuditEvent, ClientSecret, Membership, Tenant
 from portal.tenant_tools import TenantToolsAdminMixin
 
 admin.site.site_header = _("Mac compliance portal")
@@ -375,6 +377,85 @@ class MembershipAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             tenant_ids = tenancy.tenant_ids_for_user(request.user, tenancy.ADMIN)
             kwargs["queryset"] = get_user_model().objects.filter(memberships__tenant_id__in=tenant_ids).distinct()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class AuditTenantFilter(admin.SimpleListFilter):
+    """The audit trail's tenant filter: the tenants whose trail the user may read (admin role)."""
+
+    title = _("tenant")
+    parameter_name = "tenant"
+
+    def lookups(self, request, model_admin):
+        return [(t.pk, t.name) for t in Tenant.objects.for_user(request.user, tenancy.ADMIN).only("pk", "name")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(tenant_id=self.value()) if self.value() else queryset
+
+
+class AuditEventAdmin(LogEntryAdminMixin, admin.ModelAdmin):
+    """The audit trail, read-only: customer admins read their tenants' entries, MSP staff every entry."""
+
+    date_hierarchy = "timestamp"
+    list_display = ["timestamp", "tenant_name", "who", "event", "resource", "msg_short", "remote_addr"]
+    list_filter = [AuditTenantFilter, "event", "action"]
+    search_fields = ["object_repr", "actor_username", "api_token_key", "remote_addr"]
+    list_select_related = ["content_type", "tenant"]
+    show_full_result_count = False
+    list_per_page = 100
+    fields = ["timestamp", "tenant_name", "who", "api_token_key", "remote_addr", "event", "resource", "what"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        self.request = request  # LogEntryAdminMixin's links use it
+        return super().get_queryset(request).for_user(request.user, tenancy.ADMIN)
+
+    def _reader(self, request):
+        return tenancy.is_msp_staff(request.user) or (
+            request.user.is_active and tenancy.has_any_membership(request.user, tenancy.ADMIN))
+
+    def has_module_permission(self, request):
+        return self._reader(request)
+
+    def has_view_permission(self, request, obj=None):
+        if obj is None or tenancy.is_msp_staff(request.user):
+            return self._reader(request)
+        return obj.tenant_id is not None and tenancy.has_role(request.user, obj.tenant_id, tenancy.ADMIN)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the daily prune (AUDIT_RETENTION_DAYS) is the only way entries go
+
+    @admin.display(description=_("tenant"), ordering="tenant__name")
+    def tenant_name(self, obj):
+        return obj.tenant.name if obj.tenant_id and obj.tenant else ("#%s" % obj.tenant_id if obj.tenant_id else "-")
+
+    @admin.display(description=_("who"))
+    def who(self, obj):
+        name = obj.actor_username or _("system")
+        return "%s (API token %s)" % (name, obj.api_token_key) if obj.api_token_key else name
+
+    @admin.display(description=_("object"))
+    def resource(self, obj):
+        return "%s: %s" % (obj.content_type.name, obj.object_repr)
+
+    @admin.display(description=_("what"))
+    def what(self, obj):
+        details = json.dumps(obj.additional_data, indent=2, sort_keys=True) if obj.additional_data else ""
+        return format_html(
+            "<p>{}</p>{}{}", audit.ACTIONS.get(obj.event, obj.get_action_display()),
+            render_logentry_changes_html(obj) if obj.changes else "",  # auditlog escapes the values
+            format_html("<pre>{}</pre>", details) if details else "",
+        )
+
+
+if admin.site.is_registered(AuditEvent):  # auditlog's own admin registers the swapped-in model
+    admin.site.unregister(AuditEvent)
+admin.site.register(AuditEvent, AuditEventAdmin)
 
 
 # API tokens: portal/api/admin.py replaces knox's token admin (knox comes before portal in INSTALLED_APPS).

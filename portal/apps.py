@@ -7,4 +7,9 @@ class PortalConfig(AppConfig):
     verbose_name = "Tenants and access"
 
     def ready(self):
-        from portal import checks  # noqa: F401 - registers the production system checks
+        from portal import (
+            audit,
+            checks,  # noqa: F401 - registers the production system checks
+        )
+
+        audit.register_models()

@@ -2,6 +2,7 @@
 
 import re
 
+from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
@@ -10,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from knox.models import AuthToken
 
+from portal import audit_context
 from portal.fields import EncryptedTextField
 from portal.tenancy import ROLE_CHOICES, VIEWER, scoped_queryset
 
@@ -299,3 +301,60 @@ class Lane(models.Model):
 
     def __str__(self):
         return "%s %s" % (self.kind, self.tenant_id)
+
+
+class AuditEventQuerySet(scoped_queryset("tenant")):
+    """Audit entries, scoped like every tenant-owned row; entries of no tenant (users, tokens) are MSP staff's."""
+
+
+class AuditEventManager(LogEntryManager.from_queryset(AuditEventQuerySet)):
+    """django-auditlog's manager, which also notes the tenant of the changed row (portal/audit.py)."""
+
+    def log_create(self, instance, force_log=False, **kwargs):
+        kwargs = audit_context.describe_change(instance, kwargs)
+        return super().log_create(instance, force_log=force_log, **kwargs)
+
+
+class AuditEvent(AbstractLogEntry):
+    """One entry of the audit trail: a change to a row (django-auditlog) or an action a person ran.
+
+    ``actor`` is the person (kept by name in ``actor_username`` if the user is deleted), ``api_token_key``
+    the API token they used (its key, never the token), ``remote_addr`` where from, ``changes`` the
+    fields as ``{"field": [old, new]}``, with secrets only as "set" / "rotated" / "not set".
+    """
+
+    class Action(AbstractLogEntry.Action):
+        PERFORM = 10
+        choices = (*AbstractLogEntry.Action.choices, (PERFORM, _("action")))
+
+    action = models.PositiveSmallIntegerField(_("action"), choices=Action.choices, db_index=True)
+    event = models.CharField(
+        _("event"), max_length=64, db_index=True,
+        help_text=_("create, update, delete, or the name of the action (retire, resend, sync_now, ...)."),
+    )
+    # No database constraint: the trail of a deleted tenant stays, with its ID.
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    actor_username = models.CharField(_("actor's username"), max_length=150, blank=True)
+    api_token_key = models.CharField(
+        _("API token"), max_length=32, blank=True, help_text=_("The key (first characters) of the API token used.")
+    )
+
+    objects = AuditEventManager()
+
+    class Meta(AbstractLogEntry.Meta):
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit trail")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["tenant", "-id"], name="auditevent_tenant_id")]
+
+    def save(self, *args, **kwargs):
+        if not self.event:
+            self.event = {0: "create", 1: "update", 2: "delete", 3: "access"}.get(self.action, "action")
+        audit_context.fill(self)
+        super().save(*args, **kwargs)
+        if self.actor_id is not None and not self.actor_username:
+            # The actor came from auditlog.context.set_actor (a command), whose receiver runs inside save().
+            self.actor_username = self.actor.get_username()
+            type(self).objects.filter(pk=self.pk).update(actor_username=self.actor_username)

@@ -121,6 +121,8 @@ else:
 INSTALLED_APPS = [
     # knox before portal: portal/admin.py replaces knox's token admin, so knox's must register first.
     "knox",
+    # auditlog before portal: portal/admin.py replaces auditlog's admin with the tenant-scoped audit trail.
+    "auditlog",
     "portal",
     "devices",
     "compliance",
@@ -146,6 +148,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.audit_context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -327,6 +330,11 @@ INVENTORY_EVENT_RETENTION_DAYS = int(os.environ.get("INVENTORY_EVENT_RETENTION_D
 # REST API (portal/api/): knox tokens (hashed, with an expiry) or the session for the browsable API;
 # the membership role decides what a user may do; cursor pagination with a capped page size; per-token
 # and per-IP throttles kept in the cache (Redis when REDIS_URL is set).
+# Reverse proxies in front of the portal, each appending to X-Forwarded-For (portal/client_address.py): 0
+# means the client's address is REMOTE_ADDR and the header is ignored. API_NUM_PROXIES is its older name.
+PORTAL_TRUSTED_PROXIES = int(os.environ.get("PORTAL_TRUSTED_PROXIES") or os.environ.get("API_NUM_PROXIES") or "0")
+if PORTAL_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("PORTAL_TRUSTED_PROXIES must be 0 or more.")
 API_PAGE_SIZE = int(os.environ.get("API_PAGE_SIZE", "100"))
 API_MAX_PAGE_SIZE = int(os.environ.get("API_MAX_PAGE_SIZE", "1000"))
 API_TOKEN_MAX_DAYS = int(os.environ.get("API_TOKEN_MAX_DAYS", "365"))
@@ -350,7 +358,7 @@ REST_FRAMEWORK = {
         "token": os.environ.get("API_THROTTLE_TOKEN", "1200/min"),
         "anon": os.environ.get("API_THROTTLE_ANON", "60/min"),
     },
-    "NUM_PROXIES": int(os.environ["API_NUM_PROXIES"]) if os.environ.get("API_NUM_PROXIES") else None,
+    "NUM_PROXIES": PORTAL_TRUSTED_PROXIES,  # never trust X-Forwarded-For that no declared proxy wrote
     "EXCEPTION_HANDLER": "portal.api.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -424,3 +432,9 @@ SYNC_RUN_HISTORY_DAYS = int(os.environ.get("SYNC_RUN_HISTORY_DAYS", "30"))
 # Admin login throttling (portal/login_throttle.py): failures per address and per username.
 ADMIN_LOGIN_MAX_FAILURES = int(os.environ.get("ADMIN_LOGIN_MAX_FAILURES", "10"))
 ADMIN_LOGIN_WINDOW = int(os.environ.get("ADMIN_LOGIN_WINDOW", "900"))
+
+# Audit trail (portal/audit.py, django-auditlog): who changed what, from which address; secrets only as
+# "set" / "rotated". Entries older than AUDIT_RETENTION_DAYS are deleted daily (0 keeps them for ever).
+AUDITLOG_LOGENTRY_MODEL = "portal.AuditEvent"
+AUDITLOG_STORE_JSON_CHANGES = True
+AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "730"))

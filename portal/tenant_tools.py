@@ -22,7 +22,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from portal import tenancy
+from portal import audit, tenancy
 from portal.models import LandingPage, Tenant
 
 # The landing-page kinds of portal.landing.PREVIEWS, and which one a tenant's choice shows.
@@ -199,6 +199,7 @@ class TenantToolsAdminMixin:
             from compliance.tasks import queue_sync_now
 
             queue_sync_now(tenant.pk)
+            audit.record("sync_now", tenant, details={"jamf_pull": tenant.has_jamf_api})
             self.log_change(request, tenant, "Sync now")
             self.message_user(request, format_html(
                 "{} {}", _("Sync of %(tenant)s queued.") % {"tenant": tenant.name}, self._runs_link(tenant)),
@@ -236,6 +237,7 @@ class TenantToolsAdminMixin:
                 self.message_user(request, _("The tenant is inactive: activate it first."), messages.ERROR)
                 return
             self._set_intune_enabled(tenant, True)
+            audit.record("provision", tenant)
             self.log_change(request, tenant, "Provision in Intune")
             self.message_user(request, format_html(
                 "{} {}", _("Provisioning of %(tenant)s queued.") % {"tenant": tenant.name}, self._runs_link(tenant)),
@@ -260,6 +262,7 @@ class TenantToolsAdminMixin:
                                   messages.ERROR)
                 return
             self._set_intune_enabled(tenant, False)
+            audit.record("deprovision", tenant)
             self.log_change(request, tenant, "Deprovision in Intune")
             self.message_user(request, format_html(
                 "{} {}", _("Deprovisioning of %(tenant)s queued.") % {"tenant": tenant.name},

@@ -10,7 +10,7 @@ from knox.models import get_token_model
 from rest_framework import serializers
 
 from portal.api.fields import TenantField
-from portal.models import ClientSecret, Tenant
+from portal.models import AuditEvent, ClientSecret, Tenant
 
 
 class ClientSecretSummarySerializer(serializers.ModelSerializer):
@@ -154,3 +154,27 @@ class TokenSerializer(serializers.ModelSerializer):
         instance, token = get_token_model().objects.create(user=self.context["request"].user, expiry=expiry)
         instance._plain_token = token
         return instance
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    """One entry of the audit trail: who (a person, with the API token they used), when, where from, what."""
+
+    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    actor = serializers.CharField(source="actor_username", read_only=True, help_text="Username; empty: the system.")
+    actor_id = serializers.IntegerField(read_only=True, allow_null=True)
+    api_token = serializers.CharField(source="api_token_key", read_only=True,
+                                      help_text="The key (prefix) of the API token used; empty for a session.")
+    action = serializers.CharField(source="get_action_display", read_only=True)
+    object_type = serializers.SerializerMethodField()
+    object_id = serializers.CharField(source="object_pk", read_only=True)
+    changes = serializers.JSONField(read_only=True, help_text='{"field": [old, new]}; secrets as set / rotated.')
+    details = serializers.JSONField(source="additional_data", read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "timestamp", "tenant", "actor", "actor_id", "api_token", "remote_addr", "event", "action",
+                  "object_type", "object_id", "object_repr", "changes", "details"]
+        read_only_fields = fields
+
+    def get_object_type(self, obj) -> str:
+        return "%s.%s" % (obj.content_type.app_label, obj.content_type.model)

@@ -18,7 +18,7 @@ from compliance.api.views import (
 )
 from devices.api.views import InventoryEventViewSet
 from portal.api.permissions import IsAuthenticatedUser
-from portal.api.views import ClientSecretViewSet, TenantViewSet, TokenViewSet
+from portal.api.views import AuditEventViewSet, ClientSecretViewSet, TenantViewSet, TokenViewSet
 
 
 class APIRootView(routers.APIRootView):
@@ -48,6 +48,7 @@ router.register("compliance-reports", ComplianceReportViewSet, basename="complia
 router.register("sync-runs", SyncRunViewSet, basename="sync-run")
 router.register("reports", ReportViewSet, basename="report")
 router.register("tokens", TokenViewSet, basename="token")
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
 
 app_name = "api"
 urlpatterns = [

@@ -13,12 +13,13 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from devices.api.serializers import UploadResultSerializer
-from portal import tenancy
+from portal import audit, tenancy
+from portal.api.audit_filters import AuditEventFilterSet
 from portal.api.filters import ClientSecretFilterSet
 from portal.api.permissions import MSP_STAFF, SELF
-from portal.api.serializers import ClientSecretSerializer, TenantSerializer, TokenSerializer
-from portal.api.viewsets import ScopedGenericViewSet, ScopedModelViewSet
-from portal.models import ClientSecret, Tenant
+from portal.api.serializers import AuditEventSerializer, ClientSecretSerializer, TenantSerializer, TokenSerializer
+from portal.api.viewsets import ScopedGenericViewSet, ScopedModelViewSet, ScopedReadOnlyViewSet
+from portal.models import AuditEvent, ClientSecret, Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ class TenantViewSet(ScopedModelViewSet):
             "compliance.tasks.evaluate_and_report_task", tenant.pk, task_name="evaluate %s (API)" % tenant.slug,
             group="compliance-intune",
         )
+        audit.record("sync_now", tenant, details={"jamf_pull": "jamf_pull" in queued})
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -191,3 +193,24 @@ class TokenViewSet(
 
     def perform_destroy(self, instance):
         instance.delete()
+
+
+class AuditEventViewSet(ScopedReadOnlyViewSet):
+    """The audit trail of the tenants you administer (MSP staff: every entry), newest first. Read-only.
+
+    Every change people and API tokens make to the configuration, and every action they run (retire,
+    re-send, delete from Entra ID and Intune, sync, provision, test connection, webhook secret), with who,
+    when, from which address and what; secrets only as set / rotated, never their values.
+    """
+
+    queryset = AuditEvent.objects.select_related("tenant", "content_type")
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditEventFilterSet
+    ordering = "-id"
+    read_role = tenancy.ADMIN
+
+    def scope_queryset(self, queryset, user):
+        # Entries of a tenant the caller sees answer 403 unless they administer it; others 404. A list holds
+        # only the tenants the caller administers (the same role as the detail).
+        queryset = super().scope_queryset(queryset, user)
+        return queryset.for_user(user, tenancy.ADMIN) if self.action == "list" else queryset
