@@ -410,8 +410,8 @@ class AuditEventAdmin(LogEntryAdminMixin, admin.ModelAdmin):
         return super().get_queryset(request).for_user(request.user, tenancy.ADMIN)
 
     def _reader(self, request):
-        return tenancy.is_msp_staff(request.user) or (
-            request.user.is_active and tenancy.has_any_membership(request.user, tenancy.ADMIN))
+        # The same once-per-request memo as TenantScopedAdminMixin: every admin page asks this for its nav.
+        return TenantScopedAdminMixin._may(self, request, None, tenancy.ADMIN)
 
     def has_module_permission(self, request):
         return self._reader(request)

@@ -222,6 +222,17 @@ def test_memberships_and_roles_given_changed_and_taken_in_the_admin(client, tena
     assert (removed.event, removed.tenant_id, removed.changes["role"]) == ("delete", tenant_a.pk, ["operator", None])
 
 
+def test_a_membership_given_by_msp_staff(client, tenant_a, msp_user):
+    newcomer = UserFactory(username="newcomer")
+    client.force_login(msp_user)
+    response = client.post("/admin/portal/membership/add/", {"user": newcomer.pk, "tenant": tenant_a.pk,
+                                                             "role": "admin"})
+    assert response.status_code == 302
+    entry = only(content_type__model="membership")
+    assert (entry.event, entry.actor, entry.tenant_id) == ("create", msp_user, tenant_a.pk)
+    assert entry.changes["role"] == [None, "admin"] and entry.changes["user"] == [None, newcomer.pk]
+
+
 def test_msp_staff_rights_and_passwords_of_users(client, msp_user):
     person = UserFactory(username="newcomer")
     AuditEvent.objects.all().delete()
