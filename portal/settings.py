@@ -436,5 +436,8 @@ ADMIN_LOGIN_WINDOW = int(os.environ.get("ADMIN_LOGIN_WINDOW", "900"))
 # Audit trail (portal/audit.py, django-auditlog): who changed what, from which address; secrets only as
 # "set" / "rotated". Entries older than AUDIT_RETENTION_DAYS are deleted daily (0 keeps them for ever).
 AUDITLOG_LOGENTRY_MODEL = "portal.AuditEvent"
+# auditlog's own LogEntry is swapped out for portal.AuditEvent: without its migrations no unused table is
+# made (one referencing content types, which PostgreSQL would then refuse to truncate in flushes).
+MIGRATION_MODULES = {"auditlog": None}
 AUDITLOG_STORE_JSON_CHANGES = True
 AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "730"))
