@@ -139,7 +139,8 @@ def resend(tenant_id, computer_ids, requested_by=""):
     """Make fresh reports of the Macs' registered users from their current state (an operator's re-send)."""
     result = queue_reports(tenant_id, computer_ids=computer_ids, force=True, reason=Reason.RESEND,
                            requested_by=requested_by)
-    audit.record_many("resend", Computer.objects.filter(tenant_id=tenant_id, id__in=computer_ids),
+    audit.record_many("resend", Computer.objects.filter(tenant_id=tenant_id, id__in=computer_ids).only(
+        "id", "tenant_id", "name", "serial_number", "udid"),
                       details={"reports_queued": getattr(result, "created", 0), "skipped": result.skipped or ""})
     return result
 
