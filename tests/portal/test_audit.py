@@ -390,10 +390,10 @@ def test_api_tokens_created_and_revoked_in_the_admin(client, admin_a, settings):
     admin_a.save()
     AuditEvent.objects.all().delete()
     client.force_login(admin_a)
-    response = client.post("/admin/knox/authtoken/add/", {"user": admin_a.pk, "expires_in_days": 30})
+    response = client.post("/admin/portal/apitoken/add/", {"user": admin_a.pk, "expires_in_days": 30})
     assert response.status_code == 302
     token = AuthToken.objects.get(user=admin_a)
-    response = client.post("/admin/knox/authtoken/%s/delete/" % token.pk, {"post": "yes"})
+    response = client.post("/admin/portal/apitoken/%s/delete/" % token.pk, {"post": "yes"})
     assert response.status_code == 302
     created, revoked = entries(content_type__model="authtoken")
     assert (created.event, revoked.event, created.actor, revoked.actor) == ("create", "delete", admin_a, admin_a)
