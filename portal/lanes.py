@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
+from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from portal.models import Lane
@@ -48,11 +49,19 @@ class _DueAt(ORM):
 
 
 def enqueue(func, *args, at=None, **kwargs):
-    """``async_task`` that starts no earlier than ``at`` (ORM broker; another broker starts it at once)."""
+    """``async_task`` that starts no earlier than ``at``.
+
+    With the ORM broker (the supported one) the task row becomes visible at ``at``; with another broker a
+    one-off django-q2 schedule runs it (the scheduler ticks every 30 s, so up to that much later), never at once:
+    a task started early would find nothing due and ask again, in a loop.
+    """
     now = timezone.now()
-    if at is not None and at > now and Conf.ORM and not Conf.SYNC:
-        kwargs["broker"] = _DueAt(at)
-    return async_task(func, *args, **kwargs)
+    if at is None or at <= now or Conf.SYNC:
+        return async_task(func, *args, **kwargs)
+    if Conf.ORM:
+        return async_task(func, *args, broker=_DueAt(at), **kwargs)
+    return Schedule.objects.create(func=func, args=repr(tuple(args)), schedule_type=Schedule.ONCE, next_run=at,
+                                   name=(kwargs.get("task_name") or func)[:100]).pk
 
 
 def _lane(kind, tenant_id):

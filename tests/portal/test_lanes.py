@@ -107,3 +107,16 @@ def test_a_failing_run_lets_go_of_the_lane(tenant):
         lanes.run("deliver", tenant.pk, work, FUNC)
     assert Lane.objects.get().running_since is None
     assert lanes.request("deliver", tenant.pk, FUNC) is True
+
+
+def test_with_another_broker_a_later_task_waits_in_a_one_off_schedule(tenant, monkeypatch):
+    """Never started at once: it would find nothing due yet and ask again, in a loop."""
+    from django_q.conf import Conf
+    from django_q.models import Schedule
+
+    monkeypatch.setattr(Conf, "ORM", None)
+    at = timezone.now() + datetime.timedelta(seconds=30)
+    assert lanes.request("deliver", tenant.pk, FUNC, at=at)
+    assert OrmQ.objects.count() == 0
+    schedule = Schedule.objects.get(func=FUNC)
+    assert (schedule.schedule_type, schedule.next_run, schedule.args) == (Schedule.ONCE, at, "(%d,)" % tenant.pk)
