@@ -1,8 +1,10 @@
 """Test a tenant's connection to Entra ID and Intune, step by step, as Jamf Pro's Test button does.
 
 ``test_connection(tenant)`` runs the steps in order (settings, tenant found, Graph token, Intune
-token, discovery, provisioning state); the first failure stops the run and the later steps are
-reported as skipped. Each step says pass or fail in one plain sentence, with what to do and the raw
+token, discovery, the Intune compliance partner, provisioning state); the first failure stops the run and
+the later steps are reported as skipped. A tenant in partner mode uses the MSP's partner application
+(design §6a); the legacy inventory mode and an override use the tenant's own app.
+Each step says pass or fail in one plain sentence, with what to do and the raw
 detail for support. The result is stored on the tenant (last_test_at / _ok / _message).
 """
 
@@ -14,10 +16,11 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from compliance import consent
 from compliance.intune.client import IntuneClient
-from compliance.intune.clouds import get_cloud
-from compliance.intune.errors import explain, scrub
+from compliance.intune.errors import IntuneError, explain, problem, scrub
 from portal import audit
+from portal.partner import partner_application
 
 STEPS = [
     ("settings", "Settings"),
@@ -25,10 +28,11 @@ STEPS = [
     ("graph_token", "Graph token"),
     ("intune_token", "Intune token"),
     ("discovery", "Service discovery"),
+    ("intune_partner", "Intune compliance partner"),
     ("provisioning", "Provisioning state"),
 ]
 # Fields of the tenant whose change re-runs the test when saved in the admin.
-CONNECTION_FIELDS = ("cloud", "entra_tenant", "client_id", "intune_enabled")
+CONNECTION_FIELDS = ("cloud", "entra_tenant", "client_id", "use_own_app", "reporting_mode", "intune_enabled")
 
 
 @dataclass
@@ -72,12 +76,9 @@ class ConnectionResult:
             asdict(s) for s in self.steps]}
 
 
-def admin_consent_url(tenant):
-    """The link a Global Administrator of the customer opens to grant the app's permissions."""
-    if not tenant.client_id:
-        return ""
-    redirect = settings.PORTAL_BASE_URL.rstrip("/") + "/admin/"
-    return get_cloud(tenant.cloud).admin_consent_url(tenant.entra_tenant, tenant.client_id, redirect)
+def admin_consent_url(tenant, user=None):
+    """The link a Global Administrator of the customer opens to grant the app's permissions (compliance/consent.py)."""
+    return consent.admin_consent_url(tenant, user)
 
 
 def test_connection(tenant, save=True):
@@ -94,17 +95,11 @@ def test_connection(tenant, save=True):
         steps.append(Step(key, names[key], False, prob.message, prob.advice, detail, prob.code))
 
     client = None
+    partner = None if tenant.uses_own_app and tenant.reporting_mode == "inventory" else partner_application()
     try:
-        client = IntuneClient.from_tenant(tenant, max_retries=1, max_retry_wait=5, timeout=(5, 15))
-        secrets = tenant.client_secrets.filter(expires_at__gt=timezone.now()).order_by("-expires_at")
-        newest = secrets.values_list("expires_at", flat=True).first()
-        passed(
-            "settings",
-            _("Entra tenant %(tenant)s, application %(app)s, %(count)d unexpired client secret(s), the latest "
-              "expiring on %(date)s.")
-            % {"tenant": tenant.entra_tenant, "app": tenant.client_id, "count": secrets.count(),
-               "date": newest.date().isoformat()},
-        )
+        client = IntuneClient.from_tenant(tenant, partner=partner, max_retries=1, max_retry_wait=5,
+                                          timeout=(5, 15))
+        passed("settings", _settings_message(tenant, partner))
         tid = client.check_tenant()
         passed("tenant", _("Entra ID knows the tenant (ID %(tid)s) in the %(cloud)s cloud.")
                % {"tid": tid, "cloud": tenant.get_cloud_display()})
@@ -119,6 +114,7 @@ def test_connection(tenant, save=True):
             % {"hosts": ", ".join(sorted({urlsplit(endpoints.tenant_sync).netloc,
                                           urlsplit(endpoints.device_sync).netloc}))},
         )
+        passed("intune_partner", check_compliance_partner(client, tenant, partner, save=save))
         state = client.provisioning_state()
         passed("provisioning", _provisioning_message(tenant, state))
     except Exception as exc:  # noqa: BLE001 - every failure becomes a step with advice
@@ -145,6 +141,89 @@ def test_connection(tenant, save=True):
 test_connection.__test__ = False  # not a pytest test, whatever imports it
 
 
+def _settings_message(tenant, partner):
+    if tenant.uses_own_app:
+        secrets = tenant.client_secrets.filter(expires_at__gt=timezone.now()).order_by("-expires_at")
+        newest = secrets.values_list("expires_at", flat=True).first()
+        return _(
+            "Entra tenant %(tenant)s, the tenant's own application %(app)s (%(why)s), %(count)d unexpired client "
+            "secret(s), the latest expiring on %(date)s."
+        ) % {"tenant": tenant.entra_tenant, "app": tenant.client_id, "count": secrets.count(),
+             "date": newest.date().isoformat(),
+             "why": _("legacy inventory mode") if tenant.reporting_mode == "inventory" else _("override")}
+    valid = partner.valid_credentials()
+    kinds = ", ".join(
+        _("certificate %(thumbprint)s") % {"thumbprint": c.thumbprint} if c.kind == "certificate"
+        else _("client secret")
+        for c in valid
+    )
+    last = partner.last_expiry()
+    text = _("Entra tenant %(tenant)s, the partner application %(name)s (%(app)s) with %(kinds)s") % {
+        "tenant": tenant.entra_tenant, "name": partner.display_name or "-", "app": partner.client_id, "kinds": kinds}
+    if last:
+        text += " " + _("(the last valid one expires on %(date)s)") % {"date": last.date().isoformat()}
+    text += "."
+    if tenant.consent_granted_at:
+        text += " " + _("Admin consent granted on %(date)s.") % {"date": tenant.consent_granted_at.date().isoformat()}
+    return text
+
+
+def partner_summary(partners, display_name, now=None):
+    """What Intune says about our partner: the complianceManagementPartner whose displayName is ours, as a dict."""
+    now = now or timezone.now()
+    wanted = (display_name or "").strip().lower()
+    found = next((p for p in partners if str(p.get("displayName") or "").strip().lower() == wanted), None)
+    summary = {"checked_at": now.isoformat(), "display_name": display_name, "found": found is not None,
+               "listed": sorted(str(p.get("displayName") or "") for p in partners)}
+    if found is not None:
+        groups = [
+            (a.get("target") or {}).get("groupId") for a in found.get("macOsEnrollmentAssignments") or []
+        ]
+        summary.update({
+            "state": str(found.get("partnerState") or "unknown"),
+            "macos_onboarded": bool(found.get("macOsOnboarded")),
+            "groups": [g for g in groups if g],
+            "last_heartbeat": found.get("lastHeartbeatDateTime") or "",
+        })
+    return summary
+
+
+def check_compliance_partner(client, tenant, partner, save=True):
+    """The Intune side: is our partner added, onboarded for macOS, enabled, with groups? Returns the message.
+
+    Graph ``GET /v1.0/deviceManagement/complianceManagementPartners`` (application permission
+    DeviceManagementServiceConfig.Read.All, per Microsoft's Graph reference). Raises IntuneError with the
+    advice for each failure; the summary is stored on the tenant (``intune_partner``) either way.
+    """
+    from portal.models import Tenant
+
+    if tenant.reporting_mode == "inventory":
+        return _("Not checked: the legacy inventory mode uses the retired Partner device management connector.")
+    if partner is None and tenant.uses_own_app:
+        return _("Not checked: the tenant uses its own app registration and no partner application is set up.")
+    if partner is None or not partner.display_name:
+        raise IntuneError(problem("no_partner_app", "the partner application has no display name to look for"))
+    summary = partner_summary(client.compliance_partners(), partner.display_name)
+    if save:
+        Tenant.objects.filter(pk=tenant.pk).update(intune_partner=summary)
+    tenant.intune_partner = summary
+    detail = _("Intune lists: %(names)s") % {"names": ", ".join(summary["listed"]) or _("no partner")}
+    if not summary["found"]:
+        raise IntuneError(problem("partner_missing", detail))
+    if not summary["macos_onboarded"]:
+        raise IntuneError(problem("partner_not_onboarded", detail))
+    if summary["state"] != "enabled":
+        prob = problem("partner_state", "partnerState %s, lastHeartbeatDateTime %s" % (
+            summary["state"], summary["last_heartbeat"] or "-"))
+        prob.message = _("Intune reports the partner as %(state)s, not enabled.") % {"state": summary["state"]}
+        raise IntuneError(prob)
+    if not summary["groups"]:
+        raise IntuneError(problem("partner_no_groups", detail))
+    return _(
+        "Intune lists %(name)s for macOS: state enabled, %(count)d group(s) assigned, last heartbeat %(when)s."
+    ) % {"name": partner.display_name, "count": len(summary["groups"]), "when": summary["last_heartbeat"] or "-"}
+
+
 def _provisioning_message(tenant, state):
     if state == 1:
         return _("Intune has the partner integration provisioned.")
@@ -167,7 +246,7 @@ def secret_warning(tenant, now=None, warn_days=None):
     Warns when no secret is set (for a configured tenant), when every secret has expired, and when the
     last valid one expires within ``warn_days`` (the largest of SECRET_EXPIRY_WARNING_DAYS).
     """
-    if not tenant.client_id:
+    if not (tenant.uses_own_app and tenant.client_id):
         return ""
     now = now or timezone.now()
     warn_days = warn_days or max(getattr(settings, "SECRET_EXPIRY_WARNING_DAYS", (30, 14, 7, 1)))
@@ -186,4 +265,33 @@ def secret_warning(tenant, now=None, warn_days=None):
             "The last valid client secret of %(tenant)s expires on %(date)s (in %(days)d day(s)): add a new one in "
             "Entra ID (Certificates & secrets) and here before then."
         ) % {"tenant": tenant, "date": last.date().isoformat(), "days": days}
+    return ""
+
+
+def partner_credential_warning(partner=None, now=None, warn_days=None):
+    """A sentence when the partner application's credentials need attention soon, else ''.
+
+    Warns when none is valid and when the last valid one expires within ``warn_days`` (the largest of
+    SECRET_EXPIRY_WARNING_DAYS), as ``secret_warning`` does for a tenant's own secrets.
+    """
+    partner = partner if partner is not None else partner_application()
+    if partner is None:
+        return ""
+    now = now or timezone.now()
+    warn_days = warn_days or max(getattr(settings, "SECRET_EXPIRY_WARNING_DAYS", (30, 14, 7, 1)))
+    if not partner.valid_credentials(now):
+        return _(
+            "The partner application has no valid certificate or client secret: the portal cannot reach any "
+            "customer tenant in partner mode. Add one under Partner application."
+        )
+    last = partner.last_expiry(now)
+    if last is None:
+        return ""
+    days = (last - now).days
+    if days < warn_days:
+        return _(
+            "The last valid credential of the partner application expires on %(date)s (in %(days)d day(s)): "
+            "generate a new certificate (or add a secret) under Partner application, upload it to the app "
+            "registration in Entra ID, and keep both until the old one expires."
+        ) % {"date": last.date().isoformat(), "days": days}
     return ""

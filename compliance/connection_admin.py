@@ -11,7 +11,7 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -29,6 +29,7 @@ def tenants_needing_a_secret(queryset, now=None, warn_days=None):
     warn_days = warn_days or max(getattr(settings, "SECRET_EXPIRY_WARNING_DAYS", (30, 14, 7, 1)))
     return (
         queryset.exclude(client_id="")
+        .filter(Q(use_own_app=True) | Q(reporting_mode="inventory"))  # partner mode: no secrets of its own
         .annotate(
             last_valid=Max("client_secrets__expires_at", filter=Q(client_secrets__expires_at__gt=now)),
             secret_count=Count("client_secrets"),
@@ -100,7 +101,8 @@ class ConnectionTestAdminMixin:
                                           args=[tenant.pk]),
                     "test_url": reverse("admin:%s_%s_test_connection" % (self.opts.app_label, self.opts.model_name),
                                         args=[tenant.pk]),
-                    "consent_url": connection.admin_consent_url(tenant),
+                    "consent_url": connection.admin_consent_url(tenant, request.user)
+                    if tenancy.has_role(request.user, tenant.pk, tenancy.ADMIN) else "",
                 }
                 for tenant, result in results
             ],
@@ -115,7 +117,7 @@ class ConnectionTestAdminMixin:
             formset.has_changed() for formset in formsets if formset.model._meta.model_name == "clientsecret"
         )
         settings_changed = bool(set(form.changed_data) & set(connection.CONNECTION_FIELDS))
-        if (settings_changed or secrets_changed) and tenant.entra_tenant and tenant.client_id:
+        if (settings_changed or secrets_changed) and tenant.connection_configured:
             self._message_result(request, connection.test_connection(tenant))
 
     def _message_result(self, request, result):
@@ -142,10 +144,54 @@ class ConnectionTestAdminMixin:
 
     # -- the page ------------------------------------------------------------------------------
 
+    @admin.display(description=gettext_lazy("onboarding"))
+    def onboarding(self, obj):
+        """Where the tenant stands: which application, admin consent, and Intune's view of the partner."""
+        if obj is None or not obj.pk:
+            return _("Save the tenant first; then Grant admin consent, Test connection and Provision.")
+        from portal.partner import partner_application
+
+        rows = []
+        if obj.uses_own_app:
+            why = _("legacy inventory mode") if obj.reporting_mode == "inventory" else _("override")
+            rows.append((_("Application"), _("the tenant's own app %(app)s (%(why)s)") % {
+                "app": obj.client_id or "-", "why": why}))
+        else:
+            partner = partner_application()
+            rows.append((_("Application"), _("the partner application %(name)s (%(app)s)") % {
+                "name": partner.display_name, "app": partner.client_id} if partner else
+                _("none: a superuser or MSP admin sets up the partner application first")))
+        if obj.consent_granted_at:
+            consent = _("granted %(when)s") % {"when": obj.consent_granted_at.strftime("%Y-%m-%d %H:%M UTC")}
+            if obj.consent_granted_by:
+                consent += " " + _("(link issued by %(user)s)") % {"user": obj.consent_granted_by}
+        else:
+            consent = _("not recorded yet: use Grant admin consent (a Global Administrator of the customer opens it)")
+        rows.append((_("Admin consent"), consent))
+        summary = obj.intune_partner or {}
+        if obj.reporting_mode == "inventory":
+            intune = _("not used by the legacy inventory mode")
+        elif "found" not in summary:
+            intune = _("not read yet: Test connection reads it")
+        elif not summary["found"]:
+            intune = _("this partner is not added in Intune (Partner compliance management)")
+        else:
+            intune = _("%(state)s; macOS %(mac)s; %(groups)d group(s); last heartbeat %(beat)s") % {
+                "state": summary.get("state", "?"),
+                "mac": _("onboarded") if summary.get("macos_onboarded") else _("not onboarded"),
+                "groups": len(summary.get("groups") or []), "beat": summary.get("last_heartbeat") or "-"}
+        rows.append((_("Intune partner"), intune))
+        return format_html(
+            '<dl class="tenant-onboarding">{}</dl><p class="help">{}</p>',
+            format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows),
+            _("Steps: Grant admin consent › Test connection › Provision (docs/connect-a-tenant.md, part 2)."),
+        )
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk:
             info = self.opts.app_label, self.opts.model_name
-            context["admin_consent_url"] = connection.admin_consent_url(obj)
+            context["admin_consent_url"] = (connection.admin_consent_url(obj, request.user)
+                                            if tenancy.has_role(request.user, obj.pk, tenancy.ADMIN) else "")
             context["can_test_connection"] = self.has_test_connection_permission(request, obj)
             context["test_connection_url"] = reverse("admin:%s_%s_test_connection" % info, args=[obj.pk])
             if request.method == "GET":
@@ -163,4 +209,8 @@ class ConnectionTestAdminMixin:
                     messages.warning(request, warning)
             if len(tenants) > MAX_BANNERS:
                 messages.warning(request, _("More tenants need a new client secret soon."))
+            if tenancy.is_msp_staff(request.user):
+                warning = connection.partner_credential_warning()
+                if warning:
+                    messages.warning(request, warning)
         return super().changelist_view(request, extra_context)

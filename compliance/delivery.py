@@ -478,7 +478,7 @@ def apply_provisioning(tenant_id, client=None):
 
     tenant = Tenant.objects.get(pk=tenant_id)
     counters = {}
-    if not (tenant.entra_tenant and tenant.client_id):
+    if not tenant.connection_configured:
         counters["skipped"] = "not configured"
         return counters
     client = client or IntuneClient.from_tenant(tenant)

@@ -73,6 +73,7 @@ def check_secret_expiry(now=None):
     tenants = (
         Tenant.objects.filter(is_active=True)
         .exclude(client_id="")
+        .filter(Q(use_own_app=True) | Q(reporting_mode="inventory"))  # partner mode: no secrets of its own
         .annotate(last_valid=Max("client_secrets__expires_at", filter=Q(client_secrets__expires_at__gt=now)))
         .order_by("pk")
     )
@@ -107,7 +108,47 @@ def check_secret_expiry(now=None):
             ))
         if recipients:
             counters["emails"] += send_mail(subject, body, None, recipients, fail_silently=False) and len(recipients)
+    counters.update(check_partner_credential_expiry(now, thresholds))
     return counters
+
+
+def check_partner_credential_expiry(now, thresholds):
+    """Warn MSP admins (superusers and holders of the MSP admin right) before the partner app's last credential
+    expires, on the same days as the tenant secrets; every tenant in partner mode depends on it."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.mail import send_mail
+    from django.db.models import Q
+
+    from portal.partner import partner_application
+
+    partner = partner_application()
+    last = partner.last_expiry(now) if partner else None
+    if last is None:
+        return {"partner_warnings": 0, "partner_emails": 0}
+    days = (last.date() - now.date()).days
+    if days not in thresholds:
+        return {"partner_warnings": 0, "partner_emails": 0}
+    logger.warning("the partner application's last valid credential expires in %d day(s) (%s)", days,
+                   last.date().isoformat())
+    subject = "[Mac compliance portal] The partner application's credential expires in %d day%s" % (
+        days, "" if days == 1 else "s")
+    body = (
+        "The last valid certificate or client secret of the partner application %(name)s (%(app)s) expires on "
+        "%(date)s (in %(days)d day(s)).\n\nAfter that the portal can no longer reach any customer tenant in "
+        "partner mode. Generate a new certificate on the Partner application page (%(url)s/admin/portal/"
+        "partnerapplication/), upload its .cer to the app registration in Entra ID (Certificates & secrets), "
+        "and keep the old one until then: both work side by side.\n"
+    ) % {"name": partner.display_name, "app": partner.client_id, "date": last.date().isoformat(), "days": days,
+         "url": settings.PORTAL_BASE_URL}
+    users = get_user_model().objects.filter(is_active=True).exclude(email="").filter(
+        Q(is_superuser=True)
+        | Q(user_permissions__codename="manage_partner_application")
+        | Q(groups__permissions__codename="manage_partner_application")
+    )
+    recipients = sorted(set(users.values_list("email", flat=True)))
+    sent = send_mail(subject, body, None, recipients, fail_silently=False) and len(recipients) if recipients else 0
+    return {"partner_warnings": 1, "partner_emails": sent}
 
 
 # -- Reports to Intune (compliance/outbox.py, compliance/delivery.py, compliance/sync.py) ------------

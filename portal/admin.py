@@ -17,7 +17,8 @@ from compliance.connection_admin import ConnectionTestAdminMixin
 from devices.tenant_admin import JamfTenantAdminMixin
 from portal import audit, tenancy
 from portal.admin_format import badge, short_datetime
-from portal.models import AuditEvent, ClientSecret, Membership, Tenant
+from portal.models import AuditEvent, ClientSecret, Membership, PartnerApplication, Tenant
+from portal.partner_admin import PartnerApplicationAdmin
 from portal.tenant_tools import TenantToolsAdminMixin
 
 admin.site.site_header = _("Mac compliance portal")
@@ -260,7 +261,7 @@ class TenantAdmin(
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = [
         "entra_tenant_id", "last_test", "created_at", "jamf_webhook_setup",
-        "intune_health", "landing_previews",
+        "intune_health", "landing_previews", "onboarding",
     ]
     inlines = [ClientSecretInline]
     actions = [*ConnectionTestAdminMixin.actions, *JamfTenantAdminMixin.actions]
@@ -270,9 +271,21 @@ class TenantAdmin(
             _("Microsoft Entra ID and Intune"),
             {
                 "fields": [
-                    "cloud", "entra_tenant", "entra_tenant_id", "client_id", "intune_enabled", "reporting_mode",
-                    "partner_policy_group_ids",
+                    "cloud", "entra_tenant", "entra_tenant_id", "reporting_mode", "intune_enabled",
+                    "partner_policy_group_ids", "onboarding",
                 ]
+            },
+        ),
+        (
+            _("Own app registration (legacy inventory mode, or an override of the partner app)"),
+            {
+                "classes": ["collapse"],
+                "fields": ["use_own_app", "client_id"],
+                "description": _(
+                    "Partner mode needs nothing here: the customer consents to the MSP's partner application. "
+                    "The legacy inventory mode (the retired Partner device management connector) and a customer "
+                    "who insists on its own registration use this app and the client secrets below."
+                ),
             },
         ),
         (
@@ -456,6 +469,9 @@ class AuditEventAdmin(LogEntryAdminMixin, admin.ModelAdmin):
 if admin.site.is_registered(AuditEvent):  # auditlog's own admin registers the swapped-in model
     admin.site.unregister(AuditEvent)
 admin.site.register(AuditEvent, AuditEventAdmin)
+
+
+admin.site.register(PartnerApplication, PartnerApplicationAdmin)
 
 
 # API tokens: portal/api/admin.py replaces knox's token admin (knox comes before portal in INSTALLED_APPS).

@@ -34,8 +34,11 @@ AUDITED = {
     "portal.Tenant": {
         # Written by machines, not people: the last connection test, the learned tenant GUID, timestamps.
         "exclude_fields": ["last_test_at", "last_test_ok", "last_test_message", "entra_tenant_id", "created_at",
-                           "updated_at"],
+                           "updated_at", "intune_partner"],
     },
+    # The MSP's partner application (no tenant: MSP staff read these); keys and secrets are masked.
+    "portal.PartnerApplication": {"exclude_fields": ["created_at", "updated_at"]},
+    "portal.PartnerCredential": {"exclude_fields": ["created_at"]},
     "portal.ClientSecret": {"exclude_fields": ["created_at"]},
     "portal.Membership": {},
     "compliance.CompliancePolicy": {"exclude_fields": ["created_at", "updated_at"]},

@@ -2,12 +2,15 @@
 
 MSP staff see every tenant; a customer's staff see their own tenants only (``Tenant.objects.for_user``).
 Per tenant: the last connection test, the last successful delivery to Intune, pending and failed
-reports, the days until the last valid client secret expires, the Macs by compliance, and the
+reports, the days until the last valid credential expires (the tenant's own client secrets in the legacy
+mode or an override, else the MSP's partner application), Intune's state of the compliance partner (from
+the last connection test), the Macs by compliance, and the
 30-day compliance trend from the daily snapshots (``compliance.reports.take_snapshots``), drawn
 on the server as inline SVG with a title, a description and the numbers as a table.
 
 The whole page costs a fixed number of queries, whatever the number of tenants and Macs: one for the
-tenants (with their secrets' expiry aggregated), one for the user's roles, and one each for the
+tenants (with their secrets' expiry aggregated), two for the partner application and its credentials, one
+for the user's roles, and one each for the
 reports (``compliance.sync.tenant_health``), the Macs (``compliance.reports.tenant_counts``) and the
 snapshots (``compliance.reports.daily_series``).
 """
@@ -27,6 +30,7 @@ from django.utils.translation import ngettext
 
 from portal import tenancy
 from portal.models import Membership, Tenant
+from portal.partner import partner_application
 
 TREND_DAYS = 30
 
@@ -61,6 +65,8 @@ class TenantHealth:
     secret_days: int | None
     today: datetime.date
     issues: list = field(default_factory=list)
+    configured: bool = False  # the Entra tenant and an application to reach it with are known
+    own_app: bool = False  # the tenant's own app registration (legacy inventory mode or an override)
 
     @property
     def score(self):
@@ -89,7 +95,15 @@ class TenantHealth:
 
     @property
     def connection_configured(self):
-        return bool(self.tenant.entra_tenant and self.tenant.client_id)
+        return self.configured
+
+    @property
+    def partner_state(self):
+        """Intune's state of our compliance partner as the last connection test read it ('' when unknown)."""
+        summary = self.tenant.intune_partner or {}
+        if self.own_app or "found" not in summary:
+            return ""
+        return summary.get("state", "") if summary["found"] else "missing"
 
     @property
     def may_operate(self):
@@ -146,8 +160,10 @@ def attention(row, now):
     if not tenant.is_active:
         return issues
     if not row.connection_configured:
-        issues.append(Issue(NOTICE, _("Not connected to Entra ID yet (no tenant or application ID)."),
+        issues.append(Issue(NOTICE, _("Not connected to Entra ID yet (no Entra tenant, or no application)."),
                             row.change_url))
+    elif not row.own_app and tenant.consent_granted_at is None and tenant.last_test_ok is not True:
+        issues.append(Issue(NOTICE, _("Admin consent not granted yet (Grant admin consent)."), row.change_url))
     elif tenant.last_test_ok is False:
         issues.append(Issue(CRITICAL, _("The last connection test failed."), test_url))
     elif tenant.last_test_ok is None:
@@ -158,7 +174,13 @@ def attention(row, now):
             "%(n)d report to Intune failed.", "%(n)d reports to Intune failed.", health["failed"]
         ) % {"n": health["failed"]}, row.urls["failed"]))
 
-    if row.connection_configured:
+    if row.partner_state and row.partner_state != "enabled":
+        text = (_("Intune does not list this partner (Partner compliance management).")
+                if row.partner_state == "missing" else
+                _("Intune reports the compliance partner as %(state)s.") % {"state": row.partner_state})
+        issues.append(Issue(WARNING, text, test_url))
+
+    if row.connection_configured and row.own_app:
         warn_days = max(getattr(settings, "SECRET_EXPIRY_WARNING_DAYS", (30, 14, 7, 1)))
         critical_days = _threshold("secret_critical_days", 7)
         if row.secret_expires is None:
@@ -206,8 +228,9 @@ def tenant_rows(user, now=None):
     tenants = list(
         Tenant.objects.for_user(user)
         .annotate(last_valid_secret=Max("client_secrets__expires_at", filter=Q(client_secrets__expires_at__gt=now)))
-        .only("pk", "name", "slug", "is_active", "entra_tenant", "client_id", "intune_enabled", "last_test_at",
-              "last_test_ok", "last_test_message")
+        .only("pk", "name", "slug", "is_active", "entra_tenant", "client_id", "use_own_app", "reporting_mode",
+              "consent_granted_at", "intune_partner", "intune_enabled", "last_test_at", "last_test_ok",
+              "last_test_message")
         .order_by("name")
     )
     if not tenants:
@@ -220,13 +243,18 @@ def tenant_rows(user, now=None):
     health = tenant_health(ids, now=now)
     counts = tenant_counts(ids)
     series = daily_series(ids, days=TREND_DAYS, today=now.date())
+    partner = partner_application()
+    partner_expires = partner.last_expiry(now) if partner else None
     rows = []
     for tenant in tenants:
-        expires = tenant.last_valid_secret
+        own_app = tenant.uses_own_app
+        expires = tenant.last_valid_secret if own_app else partner_expires
+        configured = bool(tenant.entra_tenant and (tenant.client_id if own_app else partner is not None))
         row = TenantHealth(
             tenant=tenant, role=roles.get(tenant.pk, tenancy.VIEWER), health=health[tenant.pk],
             counts=counts[tenant.pk], series=series[tenant.pk], secret_expires=expires,
             secret_days=(expires - now).days if expires else None, today=now.date(),
+            configured=configured, own_app=own_app,
         )
         row.issues = attention(row, now)
         rows.append(row)
@@ -374,8 +402,14 @@ def dashboard_context(request, now=None):
         fleet, title=_("Compliant Macs, all your tenants, last %(days)d days") % {"days": TREND_DAYS},
         chart_id="fleet-trend", today=now.date(),
     )
+    is_staff = tenancy.is_msp_staff(request.user)
+    partner_warning = ""
+    if is_staff:
+        from compliance.connection import partner_credential_warning
+
+        partner_warning = partner_credential_warning(now=now)
     return {"dashboard": {"rows": rows, "totals": totals, "chart": chart, "now": now,
-                          "is_msp_staff": tenancy.is_msp_staff(request.user)}}
+                          "is_msp_staff": is_staff, "partner_warning": partner_warning}}
 
 
 def admin_index(request, extra_context=None):

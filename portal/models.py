@@ -1,4 +1,4 @@
-"""Tenancy core: customer tenants, their Entra client secrets, and who may see them."""
+"""Tenancy core: customer tenants, the MSP's partner application, Entra credentials, and who may see them."""
 
 import re
 
@@ -86,7 +86,31 @@ class Tenant(models.Model):
         _("Entra tenant ID"), null=True, blank=True, editable=False, help_text=_("Learned from the token.")
     )
     client_id = models.CharField(
-        _("application (client) ID"), max_length=36, blank=True, validators=[validate_guid]
+        _("own application (client) ID"),
+        max_length=36,
+        blank=True,
+        validators=[validate_guid],
+        help_text=_("Only for the legacy inventory mode or an override: an app registered in the customer's tenant."),
+    )
+    use_own_app = models.BooleanField(
+        _("use the tenant's own app registration"),
+        default=False,
+        help_text=_(
+            "Override the MSP's partner application with the app above and its client secrets. The legacy "
+            "inventory mode always uses the tenant's own app."
+        ),
+    )
+    consent_granted_at = models.DateTimeField(
+        _("admin consent granted"), null=True, blank=True, editable=False,
+        help_text=_("When Entra ID redirected back after a Global Administrator granted consent."),
+    )
+    consent_granted_by = models.CharField(
+        _("consent link issued by"), max_length=150, blank=True, editable=False,
+        help_text=_("The portal user who issued the consent link that was used."),
+    )
+    intune_partner = models.JSONField(
+        _("Intune partner state"), default=dict, blank=True, editable=False,
+        help_text=_("What the last connection test read from Graph complianceManagementPartners."),
     )
     intune_enabled = models.BooleanField(
         _("Intune integration enabled"),
@@ -171,12 +195,34 @@ class Tenant(models.Model):
         errors = {}
         if self.landing_page == LandingPage.CUSTOM and not self.landing_custom_url:
             errors["landing_custom_url"] = _("A custom landing page needs its https URL.")
-        if self.intune_enabled and not (self.entra_tenant and self.client_id):
-            errors["intune_enabled"] = _("Set the Entra tenant and the application ID before enabling Intune.")
+        if self.intune_enabled and not self.entra_tenant:
+            errors["intune_enabled"] = _("Set the Entra tenant before enabling Intune.")
+        elif self.intune_enabled and self.uses_own_app and not self.client_id:
+            errors["client_id"] = _(
+                "The legacy inventory mode and an override need the tenant's own application (client) ID."
+            )
+        elif self.intune_enabled and not self.uses_own_app and PartnerApplication.current() is None:
+            errors["intune_enabled"] = _(
+                "Set up the MSP's partner application first (Partner application in the admin)."
+            )
         if self.jamf_client_id and not self.jamf_url:
             errors["jamf_url"] = _("Set the Jamf Pro URL to use API credentials.")
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def uses_own_app(self):
+        """True when the tenant talks to Microsoft with its own app registration instead of the partner app."""
+        return self.use_own_app or self.reporting_mode == ReportingMode.INVENTORY
+
+    @property
+    def connection_configured(self):
+        """The Entra tenant and an application to reach it with are known (design §6a)."""
+        if not self.entra_tenant:
+            return False
+        if self.uses_own_app:
+            return bool(self.client_id)
+        return PartnerApplication.current() is not None
 
     @property
     def has_jamf_api(self):
@@ -358,3 +404,87 @@ class AuditEvent(AbstractLogEntry):
             # The actor came from auditlog.context.set_actor (a command), whose receiver runs inside save().
             self.actor_username = self.actor.get_username()
             type(self).objects.filter(pk=self.pk).update(actor_username=self.actor_username)
+
+
+class CredentialKind(models.TextChoices):
+    CERTIFICATE = "certificate", _("Certificate (recommended)")
+    SECRET = "secret", _("Client secret")
+
+
+class PartnerApplication(models.Model):
+    """The MSP's one multi-tenant Entra application that Microsoft onboarded as an Intune compliance partner.
+
+    One row per installation (design §6a). Customer tenants in partner mode consent to it and need no app of
+    their own. Credentials given through the environment (``PORTAL_PARTNER_*``, see ``portal/partner.py``) take
+    the place of this row; the admin then shows them read-only.
+    """
+
+    client_id = models.CharField(_("application (client) ID"), max_length=36, validators=[validate_guid])
+    display_name = models.CharField(
+        max_length=200,
+        help_text=_("The partner's name exactly as Intune lists it under Partner compliance management."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("partner application")
+        permissions = [("manage_partner_application", _("MSP admin: manage the partner application"))]
+
+    def __str__(self):
+        return self.display_name or self.client_id
+
+    def save(self, *args, **kwargs):
+        if self.pk is None and PartnerApplication.objects.exists():
+            raise ValidationError(_("There is one partner application per installation: edit the existing one."))
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def current(cls):
+        """The partner application in use (environment first, then the database), or None."""
+        from portal.partner import partner_application
+
+        return partner_application()
+
+
+class PartnerCredential(models.Model):
+    """A credential of the partner application: a certificate the portal generated, or a client secret.
+
+    Several may be valid at once (a rollover): the newest unexpired is tried first, the next when Entra
+    rejects it. The private key and the secret are encrypted at rest; only the certificate is public.
+    """
+
+    application = models.ForeignKey(PartnerApplication, on_delete=models.CASCADE, related_name="credentials")
+    kind = models.CharField(max_length=16, choices=CredentialKind.choices, default=CredentialKind.CERTIFICATE)
+    description = models.CharField(max_length=200, blank=True)
+    secret_value = EncryptedTextField(blank=True, default="", help_text=_("The secret's Value. Never shown again."))
+    private_key = EncryptedTextField(blank=True, default="")  # PEM (PKCS#8), certificates only
+    certificate = models.TextField(blank=True, default="")  # PEM, the public part uploaded to Entra ID
+    thumbprint = models.CharField(max_length=40, blank=True, default="")  # SHA-1 of the DER, hex, as msal wants
+    not_before = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-expires_at", "-created_at"]
+        verbose_name = _("partner credential")
+
+    def __str__(self):
+        if self.kind == CredentialKind.CERTIFICATE:
+            return "certificate %s" % (self.thumbprint or "?")
+        return self.description or "secret expiring %s" % self.expires_at.date().isoformat()
+
+    @property
+    def is_expired(self):
+        return self.expires_at <= timezone.now()
+
+
+class ConsentStateUse(models.Model):
+    """A used admin-consent ``state``: the nonce is unique, so a replayed state is refused."""
+
+    nonce = models.CharField(max_length=64, unique=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    used_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.nonce

@@ -402,6 +402,46 @@ INTUNE_MAX_RETRIES = int(os.environ.get("INTUNE_MAX_RETRIES", "3"))
 INTUNE_MAX_RETRY_WAIT = float(os.environ.get("INTUNE_MAX_RETRY_WAIT", "30"))
 SECRET_EXPIRY_WARNING_DAYS = (30, 14, 7, 1)
 
+
+# The MSP's partner application (portal/partner.py, docs/connect-a-tenant.md part 1). Normally kept in the
+# database and managed in the admin; an operator who keeps credentials outside the database sets these
+# instead (the admin then shows them read-only): the client ID, Intune's display name of the partner, a PEM
+# file holding the private key and its certificate, and/or a client secret with its expiry (ISO date).
+def _partner_app_from_environment():
+    client_id = os.environ.get("PORTAL_PARTNER_CLIENT_ID", "").strip()
+    if not client_id:
+        return {}
+    config = {"client_id": client_id, "display_name": os.environ.get("PORTAL_PARTNER_DISPLAY_NAME", "").strip()}
+    cert_file = os.environ.get("PORTAL_PARTNER_CERTIFICATE_FILE", "").strip()
+    if cert_file:
+        try:
+            config["certificate_pem"] = Path(cert_file).read_text()
+        except OSError as exc:
+            raise ImproperlyConfigured("PORTAL_PARTNER_CERTIFICATE_FILE cannot be read: %s" % exc) from None
+    secret = os.environ.get("PORTAL_PARTNER_CLIENT_SECRET", "").strip()
+    if secret:
+        config["client_secret"] = secret
+        expires = os.environ.get("PORTAL_PARTNER_CLIENT_SECRET_EXPIRES", "").strip()
+        if expires:
+            try:
+                when = datetime.datetime.fromisoformat(expires)
+            except ValueError:
+                raise ImproperlyConfigured(
+                    "PORTAL_PARTNER_CLIENT_SECRET_EXPIRES must be an ISO date such as 2027-05-31."
+                ) from None
+            config["client_secret_expires"] = when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
+    if not cert_file and not secret:
+        raise ImproperlyConfigured(
+            "PORTAL_PARTNER_CLIENT_ID is set: also set PORTAL_PARTNER_CERTIFICATE_FILE or "
+            "PORTAL_PARTNER_CLIENT_SECRET."
+        )
+    return config
+
+
+PORTAL_PARTNER_APP = _partner_app_from_environment()
+# How long a Grant admin consent link stays usable (its signed state expires).
+CONSENT_STATE_MAX_AGE = int(os.environ.get("CONSENT_STATE_MAX_AGE", str(24 * 3600)))
+
 # Reports to Intune (compliance/outbox.py, compliance/delivery.py; see docs/scaling.md). Devices per
 # DataUploadMessage; how often a healthy Mac is reported again (capped at a third of the tenant's validity
 # period); when a failed report is tried again on its own; delivery attempts before a report fails; the

@@ -53,7 +53,7 @@ def preview_url(tenant, kind):
 
 
 def _configured(tenant):
-    return bool(tenant.entra_tenant and tenant.client_id)
+    return tenant.connection_configured
 
 
 class TenantToolsAdminMixin:
@@ -102,7 +102,7 @@ class TenantToolsAdminMixin:
                               _("Register this portal with the tenant's Intune as its compliance partner.")))
             tools.append(Tool("deprovision", _("Deprovision"), url("deprovision"),
                               _("Stop reporting to Intune; the configuration stays.")))
-            consent = admin_consent_url(tenant)
+            consent = admin_consent_url(tenant, request.user)
             if consent:
                 tools.append(Tool("consent", _("Grant admin consent"), consent, _(
                     "A Global Administrator of the customer opens this to grant the app its permissions."),
@@ -231,7 +231,9 @@ class TenantToolsAdminMixin:
 
         def perform(request, tenant):
             if not _configured(tenant):
-                self.message_user(request, _("Set the Entra tenant and the application ID first."), messages.ERROR)
+                self.message_user(request, _(
+                    "Set the Entra tenant first (and the partner application, or the tenant's own app in the legacy "
+                    "mode)."), messages.ERROR)
                 return
             if not tenant.is_active:
                 self.message_user(request, _("The tenant is inactive: activate it first."), messages.ERROR)

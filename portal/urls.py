@@ -6,6 +6,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView, TemplateView
 
+from compliance.views import consent_callback
 from devices import webhooks
 from portal import dashboard, landing
 from portal.login_throttle import throttled_login
@@ -34,6 +35,8 @@ urlpatterns = [
     path("admin/", admin.site.admin_view(dashboard.admin_index), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    # Entra ID's admin-consent redirect (compliance/consent.py); registered as the partner app's redirect URI.
+    path("consent/callback/", consent_callback, name="entra-consent-callback"),
     # REST API (portal/api/urls.py): /api/v1/..., /api/schema/, /api/docs/; session login for the browsable API.
     path("api/", include("portal.api.urls")),
     path("api/auth/", include("rest_framework.urls")),

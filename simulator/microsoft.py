@@ -4,12 +4,23 @@ Entra ID sits at the root (msal takes the first path segment of the authority as
 
 - ``GET  /<tenant>/v2.0/.well-known/openid-configuration``  (400 AADSTS90002 for an unknown tenant)
 - ``GET  /common/discovery/instance``                        (instance discovery, as msal asks it)
-- ``POST /<tenant>/oauth2/v2.0/token``                       (client credentials; AADSTS 7000215,
-  7000222, 700016, 90002, 65001, 500011 in Entra's JSON shape)
-- ``GET  /<tenant>/adminconsent``                            (grants consent, redirects back)
+- ``POST /<tenant>/oauth2/v2.0/token``                       (client credentials with a secret or a
+  certificate's signed client assertion; AADSTS 7000215, 7000222, 700016, 700027, 700024, 90002, 65001,
+  500011 in Entra's JSON shape)
+- ``GET  /<tenant>/adminconsent``                            (grants consent, redirects back with
+  ``tenant``, ``admin_consent`` and ``state``, or ``error`` and ``error_description``)
+
+Multi-tenant (partner) applications live outside any tenant (``register_app``): their secrets and
+certificates, display name and permissions. A tenant knows one once it consented (admin consent, or
+``register(..., consent_to=[client id])``). A certificate's client assertion is checked as Microsoft's
+"certificate credentials" page describes: the signature against the uploaded certificate found by the
+``x5t`` (SHA-1) or ``x5t#S256`` header, ``aud`` = the token endpoint, ``iss`` = ``sub`` = the client ID,
+``exp`` (AADSTS700024 when past), a ``jti`` never seen before.
 
 Graph under ``/graph/v1.0``: ``servicePrincipals?$filter=appId eq '…'``, ``servicePrincipals/{id}/endpoints``,
-``DELETE devices(deviceId='…')``, ``deviceManagement/managedDevices`` (GET, paged; DELETE one).
+``DELETE devices(deviceId='…')``, ``deviceManagement/managedDevices`` (GET, paged; DELETE one),
+``deviceManagement/complianceManagementPartners`` (GET; needs DeviceManagementServiceConfig.Read.All): every
+registered partner app as the tenant's Intune lists it, shaped by the ``compliance_partner`` knob.
 
 The Intune partner service under ``/intune/PartnerTenantDataSyncService`` (PartnerTenants,
 PartnerCompliancePolicies with 409 on a repeated name or a second partner-managed macOS policy, Assign) and
@@ -33,8 +44,12 @@ Service-specific fault knobs (``sim.set_faults(...)`` or ``POST /_sim/faults``):
 - ``failing_devices``: {device id: "ErrorCode: detail"} — messages naming them end ``Failed``
 - ``require_provisioning``: refuse uploads until the tenant is provisioned (Provisioned 1)
 - ``max_upload_bytes``: DataUploadMessages PUT bodies larger than this are answered 413 (a size limit)
+- ``compliance_partner``: {tenant name or ID: "missing" | "not_onboarded" | "unresponsive" | "no_groups" |
+  "terminated"} — how the tenant's Intune lists the partner (default: added, macOS, enabled, one group)
+- ``consent_answer``: {tenant name or ID: "declined" | "error:<AADSTS code>:<text>" | "other_tenant:<GUID>"}
+  — how the admin-consent endpoint answers instead of granting
 
-Control: ``GET|POST /_sim/microsoft/tenants``, ``POST /_sim/microsoft/expire-secret``,
+Control: ``GET|POST /_sim/microsoft/tenants``, ``POST /_sim/microsoft/apps``, ``POST /_sim/microsoft/expire-secret``,
 ``GET /_sim/microsoft/devices?tenant=…``, ``GET /_sim/microsoft/messages/<id>``, ``POST /_sim/microsoft/policies``
 (``{"tenant", "display_name"}``: a policy an Intune admin made or renamed).
 """
@@ -49,6 +64,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from compliance.intune.clouds import CLOUDS, INTUNE_APP_ID
 from simulator.app import SERVICE_FACTORIES
@@ -62,7 +82,9 @@ DEFAULT_GRAPH_ROLES = (
     "Application.Read.All",
     "Device.ReadWrite.All",
     "DeviceManagementManagedDevices.ReadWrite.All",
+    "DeviceManagementServiceConfig.Read.All",
 )
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEFAULT_INTUNE_ROLES = ("update_device_attributes",)
 SEG = r"(?P<tenant>[^/_][^/]*)"  # an Entra tenant segment (not /_sim)
 GUID = r"(?P<%s>[0-9a-fA-F-]{36})"
@@ -97,6 +119,26 @@ def _parse_time(value):
     return when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
 
 
+def _parse_secrets(secrets):
+    parsed = []
+    for item in secrets:
+        if isinstance(item, dict):
+            value, expires = item["value"], item.get("expires_at")
+        elif isinstance(item, (tuple, list)):
+            value, expires = item
+        else:
+            value, expires = item, None
+        if isinstance(expires, str):
+            expires = _parse_time(expires)
+        parsed.append(SimSecret(value, expires or _now() + datetime.timedelta(days=365)))
+    return parsed
+
+
+def _b64url_hex(value):
+    """A hex thumbprint as it appears in a JWT header (base64url of the bytes, no padding)."""
+    return base64.urlsafe_b64encode(bytes.fromhex(value)).rstrip(b"=").decode()
+
+
 def _b64(data):
     return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).rstrip(b"=").decode()
 
@@ -106,6 +148,39 @@ class SimSecret:
     value: str
     expires_at: datetime.datetime
     secret_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass
+class SimCertificate:
+    pem: str
+    sha1: str  # hex, lower case
+    sha256: str
+    public_key: object
+    expires_at: datetime.datetime
+
+    @classmethod
+    def from_pem(cls, pem):
+        cert = x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
+        return cls(
+            pem if isinstance(pem, str) else pem.decode(),
+            cert.fingerprint(hashes.SHA1()).hex(),  # noqa: S303 - x5t is the SHA-1 thumbprint
+            cert.fingerprint(hashes.SHA256()).hex(),
+            cert.public_key(),
+            cert.not_valid_after_utc,
+        )
+
+
+@dataclass
+class SimPartnerApp:
+    """A multi-tenant application registered in the MSP's own tenant: credentials live here, once."""
+
+    client_id: str
+    display_name: str = ""
+    secrets: list = field(default_factory=list)
+    certificates: list = field(default_factory=list)
+    graph_roles: tuple = DEFAULT_GRAPH_ROLES
+    intune_roles: tuple = DEFAULT_INTUNE_ROLES
+    redirect_uris: list = field(default_factory=list)  # empty: any redirect URI is accepted
 
 
 @dataclass
@@ -129,6 +204,7 @@ class SimTenant:
     devices: dict = field(default_factory=dict)  # device id -> {user id -> {"inventory", "compliance", ...}}
     entra_devices: set = field(default_factory=set)  # device IDs registered in Entra ID
     deleted_managed: set = field(default_factory=set)  # device IDs removed from Intune
+    partner_groups: list = field(default_factory=list)  # Entra group IDs assigned to compliance partners (macOS)
 
     @property
     def sp_id(self):
@@ -176,6 +252,8 @@ class MicrosoftService:
 
     def _clear(self):
         self.tenants = {}  # id -> SimTenant
+        self.partner_apps = {}  # client id -> SimPartnerApp (multi-tenant apps)
+        self.assertion_ids = {}  # jti -> digest of the client assertion that carried it
         self.names = {}  # lower-case name or id -> id
         self.tokens = {}  # access token -> IssuedToken
         self.messages = {}  # message id -> record
@@ -185,44 +263,75 @@ class MicrosoftService:
     def reset(self):
         with self.lock:
             self._clear()
-            for kwargs in self._seeds:
-                self._register(**kwargs)
+            for kind, kwargs in self._seeds:
+                (self._register_app if kind == "app" else self._register)(**kwargs)
 
-    def register(self, name, client_id, secrets=(), tenant_id=None, *, seed=False, **options):
-        """Add (or extend) a tenant with an app and its secrets. ``secrets``: values or (value, expires_at).
+    def register(self, name, client_id=None, secrets=(), tenant_id=None, *, seed=False, **options):
+        """Add (or extend) a tenant, with an app of its own and its secrets when ``client_id`` is given.
 
-        Options: ``aliases`` (more names), ``consent``, ``graph_roles``, ``intune_roles``,
-        ``partner_connector``, ``intune_licensed``. ``seed=True`` keeps it across ``reset()``.
+        ``secrets``: values or (value, expires_at). Options: ``aliases`` (more names), ``consent``,
+        ``graph_roles``, ``intune_roles``, ``partner_connector``, ``intune_licensed``, ``consent_to`` (client
+        IDs of partner apps the tenant's admin consented to). ``seed=True`` keeps it across ``reset()``.
         """
         kwargs = dict(name=name, client_id=client_id, secrets=list(secrets), tenant_id=tenant_id, **options)
         with self.lock:
             if seed:
-                self._seeds.append(kwargs)
+                self._seeds.append(("tenant", kwargs))
             return self._register(**kwargs)
 
-    def _register(self, name, client_id, secrets, tenant_id=None, aliases=(), intune_licensed=True, **app_options):
+    def register_app(self, client_id, display_name="", secrets=(), certificates=(), *, seed=False, **options):
+        """Register a multi-tenant (partner) app with its secrets and certificates (PEM, public part only).
+
+        Options: ``graph_roles``, ``intune_roles``, ``redirect_uris``. Registering again adds what is new.
+        """
+        kwargs = dict(client_id=client_id, display_name=display_name, secrets=list(secrets),
+                      certificates=list(certificates), **options)
+        with self.lock:
+            if seed:
+                self._seeds.append(("app", kwargs))
+            return self._register_app(**kwargs)
+
+    def _register_app(self, client_id, display_name="", secrets=(), certificates=(), **options):
+        app = self.partner_apps.get(client_id.lower())
+        if app is None:
+            app = self.partner_apps[client_id.lower()] = SimPartnerApp(client_id.lower())
+        if display_name:
+            app.display_name = display_name
+        known = {s.value for s in app.secrets}
+        app.secrets.extend(s for s in _parse_secrets(secrets) if s.value not in known)
+        thumbprints = {c.sha1 for c in app.certificates}
+        for pem in certificates:
+            cert = SimCertificate.from_pem(pem)
+            if cert.sha1 not in thumbprints:
+                app.certificates.append(cert)
+                thumbprints.add(cert.sha1)
+        for key in ("graph_roles", "intune_roles"):
+            if key in options:
+                setattr(app, key, tuple(options[key]))
+        if "redirect_uris" in options:
+            app.redirect_uris = list(options["redirect_uris"])
+        return app
+
+    def _register(self, name, client_id=None, secrets=(), tenant_id=None, aliases=(), intune_licensed=True,
+                  consent_to=(), **app_options):
         tid = str(tenant_id).lower() if tenant_id else tenant_guid(name)
         tenant = self.tenants.get(tid) or SimTenant(tid, set())
         self.tenants[tid] = tenant
         tenant.intune_licensed = intune_licensed
+        if not tenant.partner_groups:
+            tenant.partner_groups = [str(uuid.uuid5(NAMESPACE, "group:mac-users:" + tid))]
         for alias in (name, tid, *aliases):
             tenant.names.add(alias.lower())
             self.names[alias.lower()] = tid
-        parsed = []
-        for item in secrets:
-            if isinstance(item, dict):
-                value, expires = item["value"], item.get("expires_at")
-            elif isinstance(item, (tuple, list)):
-                value, expires = item
-            else:
-                value, expires = item, None
-            if isinstance(expires, str):
-                expires = _parse_time(expires)
-            parsed.append(SimSecret(value, expires or _now() + datetime.timedelta(days=365)))
+        for partner_id in consent_to:
+            self._consent(tenant, partner_id.lower())
+        if not client_id:
+            return tenant
         app = tenant.apps.get(client_id.lower())
         if app is None:
             app = tenant.apps[client_id.lower()] = SimApp(client_id.lower(), [])
-        app.secrets.extend(parsed)
+        known = {s.value for s in app.secrets}
+        app.secrets.extend(s for s in _parse_secrets(secrets) if s.value not in known)
         for key in ("consent", "partner_connector"):
             if key in app_options:
                 setattr(app, key, bool(app_options[key]))
@@ -231,8 +340,32 @@ class MicrosoftService:
                 setattr(app, key, tuple(app_options[key]))
         return tenant
 
-    def register_portal_tenant(self, tenant, seed=False, **options):
-        """Register a portal Tenant as it would exist in Entra ID: its domain, app and every client secret."""
+    def _consent(self, tenant, client_id):
+        """A tenant's admin consented to a partner app: its service principal exists there."""
+        app = tenant.apps.get(client_id)
+        if app is None:
+            app = tenant.apps[client_id] = SimApp(client_id, [])
+        app.consent = True
+        return app
+
+    def register_partner_app(self, partner, seed=False, **options):
+        """Register the portal's partner application (portal.partner.PartnerApp) as it exists in Entra ID."""
+        return self.register_app(
+            partner.client_id,
+            partner.display_name,
+            [(c.secret, c.expires_at) for c in partner.credentials if c.kind == "secret"],
+            [c.certificate for c in partner.credentials if c.kind == "certificate"],
+            seed=seed,
+            **options,
+        )
+
+    def register_portal_tenant(self, tenant, seed=False, partner=None, **options):
+        """Register a portal Tenant as it would exist in Entra ID: its domain, and its own app and client secrets
+        when it uses one; in partner mode a tenant that consented knows the partner app (``partner``)."""
+        if not tenant.uses_own_app:
+            consent_to = [partner.client_id] if partner and tenant.consent_granted_at else []
+            return self.register(tenant.entra_tenant, tenant_id=tenant.entra_tenant_id, seed=seed,
+                                 consent_to=consent_to, **options)
         return self.register(
             tenant.entra_tenant,
             tenant.client_id,
@@ -296,6 +429,9 @@ class MicrosoftService:
             self._delete_device
         )
         r("GET", r"/graph/v1\.0/deviceManagement/managedDevices", "graph_managed_devices")(self._managed_devices)
+        r("GET", r"/graph/v1\.0/deviceManagement/complianceManagementPartners", "graph_compliance_partners")(
+            self._compliance_partners
+        )
         r("DELETE", r"/graph/v1\.0/deviceManagement/managedDevices/(?P<managed>[^/]+)", "graph_delete_managed")(
             self._delete_managed
         )
@@ -320,6 +456,7 @@ class MicrosoftService:
             lambda request: {"tenants": self.snapshot()["tenants"]}
         )
         r("POST", r"/_sim/microsoft/tenants", "sim_ms_register")(self._control_register)
+        r("POST", r"/_sim/microsoft/apps", "sim_ms_register_app")(self._control_register_app)
         r("POST", r"/_sim/microsoft/expire-secret", "sim_ms_expire")(self._control_expire)
         r("GET", r"/_sim/microsoft/devices", "sim_ms_devices")(self._control_devices)
         r("GET", r"/_sim/microsoft/messages/(?P<message>[^/]+)", "sim_ms_message")(self._control_message)
@@ -434,24 +571,11 @@ class MicrosoftService:
                     "application has not been installed by the administrator of the tenant or consented to by any "
                     "user in the tenant." % (client_id, tenant),
                 )
-            given = (secret or "").encode()
-            match = next((s for s in app.secrets if secrets.compare_digest(s.value.encode(), given)), None)
-            if match is None:
-                raise self._entra_error(
-                    401,
-                    "invalid_client",
-                    7000215,
-                    "Invalid client secret provided. Ensure the secret being sent in the request is the client "
-                    "secret value, not the client secret ID, for a secret added to app '%s'." % client_id,
-                )
-            expired_tenants = {str(t).lower() for t in self._knob("expire_secrets", ()) or ()}
-            if match.expires_at <= _now() or found.names & expired_tenants:
-                raise self._entra_error(
-                    401,
-                    "invalid_client",
-                    7000222,
-                    "The provided client secret keys for app '%s' are expired." % client_id,
-                )
+            partner = self.partner_apps.get(client_id)
+            if form.get("client_assertion") or form.get("client_assertion_type"):
+                self._check_assertion(form, found, client_id, partner)
+            else:
+                self._check_secret(found, client_id, partner.secrets if partner else app.secrets, secret)
             if not app.consent:
                 raise self._entra_error(
                     400,
@@ -465,10 +589,11 @@ class MicrosoftService:
                 raise self._entra_error(400, "invalid_scope", 1002012, "The provided value for scope %s is not valid."
                                         % scope)
             resource = scope[: -len("/.default")].rstrip("/")
+            granted = partner or app  # a partner app's permissions are the same in every tenant that consented
             if resource in GRAPH_RESOURCES:
-                audience, roles = "graph", app.graph_roles
+                audience, roles = "graph", granted.graph_roles
             elif resource in INTUNE_RESOURCES and found.intune_licensed:
-                audience, roles = "intune", app.intune_roles
+                audience, roles = "intune", granted.intune_roles
             else:
                 raise self._entra_error(
                     400,
@@ -501,19 +626,131 @@ class MicrosoftService:
             self.stats["tokens"] += 1
         return {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}
 
+    def _check_secret(self, found, client_id, app_secrets, secret):
+        given = (secret or "").encode()
+        match = next((s for s in app_secrets if secrets.compare_digest(s.value.encode(), given)), None)
+        if match is None:
+            raise self._entra_error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client "
+                "secret value, not the client secret ID, for a secret added to app '%s'." % client_id,
+            )
+        expired_tenants = {str(t).lower() for t in self._knob("expire_secrets", ()) or ()}
+        if match.expires_at <= _now() or found.names & expired_tenants:
+            raise self._entra_error(
+                401,
+                "invalid_client",
+                7000222,
+                "The provided client secret keys for app '%s' are expired." % client_id,
+            )
+
+    def _check_assertion(self, form, found, client_id, partner):
+        """A certificate credential: a JWT signed with the key of a certificate uploaded to the app.
+
+        Microsoft identity platform "certificate credentials": header ``x5t`` (SHA-1) or ``x5t#S256``
+        (SHA-256) thumbprint; claims ``aud`` = the token endpoint, ``iss`` = ``sub`` = the client ID, ``exp``,
+        ``nbf``, a unique ``jti``; signed RS256 or PS256.
+        """
+        assertion = form.get("client_assertion") or ""
+        if form.get("client_assertion_type") != ASSERTION_TYPE or not assertion:
+            raise self._entra_error(400, "invalid_request", 90014,
+                                    "The request body must contain client_assertion and client_assertion_type "
+                                    "'%s'." % ASSERTION_TYPE)
+        try:
+            header = jwt.get_unverified_header(assertion)
+        except jwt.PyJWTError:
+            raise self._entra_error(401, "invalid_client", 50027, "JWT token is invalid or malformed.") from None
+        certificates = partner.certificates if partner else []
+        # base64url, with or without padding (msal pads it)
+        x5t, x5t256 = (str(header.get(name) or "").rstrip("=") for name in ("x5t", "x5t#S256"))
+        cert = next((c for c in certificates if (x5t and _b64url_hex(c.sha1) == x5t)
+                     or (x5t256 and _b64url_hex(c.sha256) == x5t256)), None)
+        if cert is None:
+            raise self._entra_error(
+                401, "invalid_client", 700027,
+                "Client assertion failed signature validation. [Reason - The key was not found., Thumbprint of key "
+                "used by client: '%s']" % (x5t or x5t256 or ""),
+            )
+        if cert.expires_at <= _now():
+            raise self._entra_error(401, "invalid_client", 700027,
+                                    "Client assertion contains an invalid signature. [Reason - The key used is "
+                                    "expired.]")
+        audiences = ["%s/%s/oauth2/v2.0/token" % (self.base, name) for name in found.names]
+        try:
+            claims = jwt.decode(
+                assertion, cert.public_key, algorithms=["RS256", "PS256"], audience=audiences,
+                options={"require": ["exp", "aud", "iss", "sub", "jti"]}, leeway=0,
+            )
+        except jwt.ExpiredSignatureError:
+            raise self._entra_error(401, "invalid_client", 700024,
+                                    "Client assertion is not within its valid time range.") from None
+        except jwt.InvalidSignatureError:
+            raise self._entra_error(401, "invalid_client", 700027,
+                                    "Client assertion contains an invalid signature.") from None
+        except jwt.InvalidAudienceError:
+            raise self._entra_error(401, "invalid_client", 700021,
+                                    "Client assertion audience claim does not match Realm issuer.") from None
+        except jwt.PyJWTError as exc:
+            raise self._entra_error(401, "invalid_client", 50027, "JWT token is invalid or malformed: %s" % exc
+                                    ) from None
+        if str(claims["iss"]).lower() != client_id or str(claims["sub"]).lower() != client_id:
+            raise self._entra_error(401, "invalid_client", 700023,
+                                    "Client assertion iss and sub must both be the client ID '%s'." % client_id)
+        # msal reuses one assertion for up to 9 minutes (its AutoRefresher), which Entra accepts; a jti seen
+        # before on a different assertion is a forgery or a broken client.
+        digest = hashlib.sha256(assertion.encode()).hexdigest()
+        if self.assertion_ids.setdefault(str(claims["jti"]), digest) != digest:
+            raise self._entra_error(401, "invalid_client", 50027,
+                                    "JWT token is invalid: jti %s was used by another assertion." % claims["jti"])
+
+    def _tenant_knob(self, name, tenant):
+        """A per-tenant knob: {tenant name or ID: value} in the faults, the value for ``tenant`` or None."""
+        for key, value in (self._knob(name) or {}).items():
+            if str(key).lower() in tenant.names:
+                return value
+        return None
+
     def _admin_consent(self, request, tenant):
+        """Entra's admin-consent endpoint: grant the app's permissions in the tenant, then redirect back.
+
+        Success: ``redirect_uri?tenant=<tenant ID>&admin_consent=True&state=…``; otherwise
+        ``redirect_uri?error=…&error_description=AADSTS…&state=…`` (the ``consent_answer`` knob).
+        """
         client_id = (request.arg("client_id") or "").lower()
         redirect = request.arg("redirect_uri") or ""
+        state = request.arg("state")
         with self.lock:
             found = self._known_tenant(tenant)
-            app = found.apps.get(client_id)
-            if app is None:
+            partner = self.partner_apps.get(client_id)
+            if partner is None and client_id not in found.apps:
                 raise self._entra_error(400, "unauthorized_client", 700016, "Application '%s' not found." % client_id)
-            app.consent = True
+            if partner and partner.redirect_uris and redirect not in partner.redirect_uris:
+                raise self._entra_error(
+                    400, "invalid_request", 50011,
+                    "The redirect URI '%s' specified in the request does not match the redirect URIs configured for "
+                    "the application '%s'." % (redirect, client_id),
+                )
+            answer = str(self._tenant_knob("consent_answer", found) or "")
+            params = {}
+            if answer == "declined":
+                params = {"error": "access_denied",
+                          "error_description": "AADSTS65004: User declined to consent to access the app."}
+            elif answer.startswith("error:"):
+                _kind, code, text = (answer.split(":", 2) + ["", ""])[:3]
+                params = {"error": "invalid_request", "error_description": "AADSTS%s: %s" % (code, text)}
+            elif answer.startswith("other_tenant:"):
+                params = {"tenant": answer.split(":", 1)[1], "admin_consent": "True"}
+            else:
+                self._consent(found, client_id)
+                params = {"tenant": found.id, "admin_consent": "True"}
+        if state is not None:
+            params["state"] = state
         if not redirect.startswith(("https://", "http://")):
-            return Response(200, "Admin consent granted for %s in %s." % (client_id, found.id))
+            return Response(200, "Admin consent answered for %s in %s: %s" % (client_id, found.id, params))
         sep = "&" if "?" in redirect else "?"
-        return Response(302, "", {"Location": "%s%sadmin_consent=True&tenant=%s" % (redirect, sep, found.id)})
+        return Response(302, "", {"Location": "%s%s%s" % (redirect, sep, urlencode(params))})
 
     # -- resource authentication ---------------------------------------------------------------
 
@@ -610,6 +847,45 @@ class MicrosoftService:
             "userId": (compliance or inventory).get("UserId", ""),
             "lastSyncDateTime": max(inventory.get("LastUpdateTime", ""), compliance.get("LastUpdateTime", "")),
         }
+
+    def _compliance_partners(self, request):
+        """Graph complianceManagementPartners: each partner app as the tenant's Intune admin added it.
+
+        Microsoft's Graph reference: the application permission DeviceManagementServiceConfig.Read.All (or
+        .ReadWrite.All); properties displayName, partnerState, macOsOnboarded, macOsEnrollmentAssignments,
+        lastHeartbeatDateTime. Which partners a tenant added is the ``compliance_partner`` knob's business.
+        """
+        tenant, _info = self._authenticate(
+            request, "graph", ("DeviceManagementServiceConfig.Read.All", "DeviceManagementServiceConfig.ReadWrite.All")
+        )
+        shape = str(self._tenant_knob("compliance_partner", tenant) or "")
+        now = _now()
+        value = []
+        with self.lock:
+            apps = [a for a in self.partner_apps.values() if a.display_name]
+            for app in apps:
+                if shape == "missing":
+                    continue
+                heartbeat = now - (datetime.timedelta(days=3) if shape == "unresponsive" else
+                                   datetime.timedelta(minutes=7))
+                groups = [] if shape == "no_groups" else list(tenant.partner_groups)
+                value.append({
+                    "id": str(uuid.uuid5(NAMESPACE, "partner:%s:%s" % (tenant.id, app.client_id))),
+                    "displayName": app.display_name,
+                    "partnerState": {"unresponsive": "unresponsive", "terminated": "terminated"}.get(shape, "enabled"),
+                    "lastHeartbeatDateTime": _iso(heartbeat),
+                    "macOsOnboarded": shape != "not_onboarded",
+                    "androidOnboarded": False,
+                    "iosOnboarded": False,
+                    "windowsOnboarded": False,
+                    "macOsEnrollmentAssignments": [] if shape == "not_onboarded" else [
+                        {"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": g}}
+                        for g in groups
+                    ],
+                    "androidEnrollmentAssignments": [],
+                    "iosEnrollmentAssignments": [],
+                })
+        return {"@odata.context": "deviceManagement/complianceManagementPartners", "value": value}
 
     def _managed_devices(self, request):
         tenant, _info = self._authenticate(
@@ -937,6 +1213,14 @@ class MicrosoftService:
             raise HttpError(400, {"error": "send name, client_id and secrets"})
         tenant = self.register(**body)
         return tenant.summary()
+
+    def _control_register_app(self, request):
+        body = request.json()
+        if not isinstance(body, dict) or not body.get("client_id"):
+            raise HttpError(400, {"error": "send client_id, display_name, secrets and/or certificates (PEM)"})
+        app = self.register_app(**body)
+        return {"client_id": app.client_id, "display_name": app.display_name, "secrets": len(app.secrets),
+                "certificates": [c.sha1.upper() for c in app.certificates]}
 
     def _control_expire(self, request):
         body = request.json() or {}

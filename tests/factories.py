@@ -31,6 +31,7 @@ class TenantFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: "tenant-%d" % n)
     entra_tenant = factory.LazyAttribute(lambda o: "%s.onmicrosoft.com" % o.slug)
     client_id = "11111111-2222-4333-8444-555555555555"
+    use_own_app = True  # the per-tenant app (legacy / override); partner-mode tests clear it
 
 
 class ClientSecretFactory(factory.django.DjangoModelFactory):

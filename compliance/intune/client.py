@@ -1,8 +1,11 @@
 """The portal's client for Entra ID, Microsoft Graph and the Intune partner service.
 
-``IntuneClient.from_tenant(tenant)`` gives a client for one customer tenant. Tokens come from msal's
-``ConfidentialClientApplication`` (client credentials); one msal app per (authority, client ID,
-secret, CA bundle) is kept for the life of the process so msal's token cache serves repeated calls.
+``IntuneClient.from_tenant(tenant)`` gives a client for one customer tenant: with the MSP's partner
+application (design §6a; a certificate or client secrets, ``portal/partner.py``) or, for the legacy
+inventory mode and an override, with the tenant's own app and secrets. Tokens come from msal's
+``ConfidentialClientApplication`` (client credentials; a certificate signs a client assertion); one msal
+app per (authority, client ID, credential, CA bundle) is kept for the life of the process so msal's token
+cache serves repeated calls.
 Service discovery is cached for 24 hours per tenant. HTTP goes through one keep-alive session per
 thread, with connect and read timeouts, backoff on 429 / 5xx that honours ``Retry-After``, and one
 retry of a 401 with a freshly issued token (Entra sometimes rejects a token it has just issued).
@@ -16,7 +19,6 @@ and PartnerCompliancePolicies at api-version 1.6; DataUploadMessages at api-vers
 import base64
 import contextlib
 import datetime
-import hashlib
 import json
 import logging
 import random
@@ -42,6 +44,7 @@ from compliance.intune.errors import (
 )
 from compliance.intune.payloads import upload_body
 from portal.http import VerifyingSession, ca_bundle, parse_retry_after
+from portal.partner import Credential, partner_application
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +53,16 @@ DEVICE_SYNC = "PartnerDeviceDataSyncService"
 TENANT_API_VERSION = "1.6"  # PartnerTenants, PartnerCompliancePolicies
 DEVICE_API_VERSION = "1.2"  # DataUploadMessages
 DISCOVERY_TTL = 24 * 3600  # design §6: cache discovery for 24 h
-BAD_SECRET_TTL = 300  # skip a secret Entra rejected for this long, while another one works
+BAD_SECRET_TTL = 300  # skip a credential Entra rejected for this long, while another one works
+# Entra answers that let the client try the next credential of a rollover (errors.py: AADSTS codes).
+NEXT_CREDENTIAL_CODES = {"invalid_secret", "secret_expired", "certificate_unknown", "assertion_invalid"}
 DEFAULT_POLICY_NAME = "Mac compliance (Jamf Pro, partner managed)"
 
 _lock = threading.Lock()
-_apps = {}  # (authority, client id, secret digest, verify) -> msal.ConfidentialClientApplication
+_apps = {}  # (authority, client id, credential digest, verify) -> msal.ConfidentialClientApplication
 _http_caches = {}  # the same key -> the dict msal keeps its throttled answers in
 _discovery = {}  # (graph root, entra tenant, client id) -> (monotonic expiry, Endpoints)
-_bad_secrets = {}  # secret digest -> monotonic time until which it is skipped
+_bad_secrets = {}  # credential digest -> monotonic time until which it is skipped
 _local = threading.local()  # per-thread sessions and the last HTTP answer msal saw
 
 
@@ -78,8 +83,8 @@ def clear_caches():
         sessions.clear()
 
 
-def _digest(secret):
-    return hashlib.sha256(secret.encode()).hexdigest()
+def _digest(credential):
+    return credential.key
 
 
 class PortalSession(VerifyingSession):
@@ -151,7 +156,7 @@ class IntuneClient:
         self,
         entra_tenant,
         client_id,
-        secrets,
+        credentials,
         cloud="global",
         *,
         tenant_id=None,
@@ -162,8 +167,10 @@ class IntuneClient:
     ):
         if not entra_tenant or not client_id:
             raise IntuneError(problem("not_configured"))
-        secrets = [s for s in secrets if s]
-        if not secrets:
+        # Plain strings are client secrets; portal.partner.Credential objects may also be certificates.
+        credentials = [c if isinstance(c, Credential) else Credential("secret", None, secret=c)
+                       for c in credentials if c]
+        if not credentials:
             raise IntuneError(problem("no_secret"))
         self.entra_tenant = entra_tenant.strip()
         self.client_id = client_id.strip()
@@ -174,7 +181,8 @@ class IntuneClient:
         self.max_retry_wait = (
             getattr(settings, "INTUNE_MAX_RETRY_WAIT", 30) if max_retry_wait is None else max_retry_wait
         )
-        self._secrets = secrets
+        self._credentials = credentials
+        self._secrets = [text for c in credentials for text in c.sensitive]  # what scrub() removes
         self._tenant_id = str(tenant_id) if tenant_id else None
         self._on_tenant_id = on_tenant_id
         self.waits = []  # seconds slept before retries, for logs and tests
@@ -183,25 +191,36 @@ class IntuneClient:
         return "<IntuneClient %s app %s (%s)>" % (self.entra_tenant, self.client_id, self.cloud.key)
 
     @classmethod
-    def from_tenant(cls, tenant, **kwargs):
-        """A client for a portal Tenant: its cloud, Entra tenant, app ID and unexpired secrets, newest first."""
-        from portal.models import Tenant
+    def from_tenant(cls, tenant, partner=None, **kwargs):
+        """A client for a portal Tenant: its cloud and Entra tenant, and the application it uses.
 
-        secrets = list(
-            tenant.client_secrets.filter(expires_at__gt=timezone.now())
-            .order_by("-expires_at", "-created_at")
-            .values_list("value", flat=True)
-        )
+        Partner mode: the MSP's partner application and its unexpired credentials, newest first. The legacy
+        inventory mode and an override: the tenant's own app ID and its unexpired client secrets, newest first.
+        """
+        from portal.models import Tenant
 
         def save_tenant_id(tid):
             if str(tenant.entra_tenant_id or "") != tid:
                 Tenant.objects.filter(pk=tenant.pk).update(entra_tenant_id=tid)
                 tenant.entra_tenant_id = uuid.UUID(tid)
 
+        if tenant.uses_own_app:
+            client_id = tenant.client_id
+            credentials = list(
+                tenant.client_secrets.filter(expires_at__gt=timezone.now())
+                .order_by("-expires_at", "-created_at")
+                .values_list("value", flat=True)
+            )
+        else:
+            partner = partner or partner_application()
+            if partner is None:
+                raise IntuneError(problem("no_partner_app"))
+            client_id = partner.client_id
+            credentials = partner.valid_credentials()
         return cls(
             tenant.entra_tenant,
-            tenant.client_id,
-            secrets,
+            client_id,
+            credentials,
             tenant.cloud,
             tenant_id=tenant.entra_tenant_id,
             on_tenant_id=save_tenant_id,
@@ -221,8 +240,8 @@ class IntuneClient:
     def authority(self):
         return self.cloud.authority(self.entra_tenant)
 
-    def _app(self, secret):
-        key = (self.authority, self.client_id, _digest(secret), self.verify)
+    def _app(self, credential):
+        key = (self.authority, self.client_id, _digest(credential), self.verify)
         app = _apps.get(key)
         if app is not None:
             return app
@@ -235,7 +254,7 @@ class IntuneClient:
                 http_cache = {}
                 app = msal.ConfidentialClientApplication(
                     self.client_id,
-                    client_credential=secret,
+                    client_credential=credential.msal_credential(),
                     authority=self.authority,
                     http_client=PortalSession(self.verify, self.timeout),
                     instance_discovery=False if self.cloud.overridden else None,
@@ -247,7 +266,7 @@ class IntuneClient:
 
     def check_tenant(self):
         """Read the tenant's OpenID configuration; returns the tenant part of its token endpoint."""
-        app = self._call_msal(lambda: self._app(self._secrets[0]))
+        app = self._call_msal(lambda: self._app(self._credentials[0]))
         return app.authority.tenant
 
     def _call_msal(self, func):
@@ -271,13 +290,13 @@ class IntuneClient:
             raise self._fail(from_exception(exc, self.authority)) from None
 
     def _forget_http_answers(self):
-        for secret in self._secrets:
-            _http_caches.get((self.authority, self.client_id, _digest(secret), self.verify), {}).clear()
+        for credential in self._credentials:
+            _http_caches.get((self.authority, self.client_id, _digest(credential), self.verify), {}).clear()
 
     def _secret_order(self):
         now = time.monotonic()
-        fresh = [s for s in self._secrets if _bad_secrets.get(_digest(s), 0) <= now]
-        stale = [s for s in self._secrets if s not in fresh]
+        fresh = [c for c in self._credentials if _bad_secrets.get(_digest(c), 0) <= now]
+        stale = [c for c in self._credentials if c not in fresh]
         return fresh + stale
 
     def token(self, resource, fresh=False):
@@ -302,7 +321,7 @@ class IntuneClient:
 
     def _token_once(self, scope, fresh=False):
         order = self._secret_order()
-        for index, secret in enumerate(order):
+        for index, secret in enumerate(order):  # each a credential: a client secret or a certificate
             app = self._call_msal(lambda secret=secret: self._app(secret))
             if fresh:
                 # msal replays an error answer (a 400 for 60 s) from its HTTP cache, so a consent granted a
@@ -331,20 +350,20 @@ class IntuneClient:
             prob = from_entra(result, status=status)
             if retry_after and prob.retryable:
                 prob.retry_after = parse_retry_after(retry_after)
-            if prob.code in ("invalid_secret", "secret_expired") and index + 1 < len(order):
-                # Rotation: Entra keeps old and new secrets valid together; try the next one.
+            if prob.code in NEXT_CREDENTIAL_CODES and index + 1 < len(order):
+                # Rollover: Entra keeps old and new credentials valid together; try the next one.
                 logger.warning(
-                    "Entra rejected client secret %d of %d for %s (%s); trying the next one.",
-                    index + 1, len(order), self.entra_tenant, prob.code,
+                    "Entra rejected credential %d of %d (%s) for %s (%s); trying the next one.",
+                    index + 1, len(order), secret.kind, self.entra_tenant, prob.code,
                 )
                 _bad_secrets[_digest(secret)] = time.monotonic() + BAD_SECRET_TTL
                 continue
             raise self._fail(prob)
         raise self._fail(problem("no_secret"))  # pragma: no cover - the loop always returns or raises
 
-    def _forget_app(self, secret):
+    def _forget_app(self, credential):
         with _lock:
-            key = (self.authority, self.client_id, _digest(secret), self.verify)
+            key = (self.authority, self.client_id, _digest(credential), self.verify)
             _apps.pop(key, None)
             _http_caches.pop(key, None)
 
@@ -656,6 +675,24 @@ class IntuneClient:
             body = response.json()
             yield from body.get("value") or []
             url, params = body.get("@odata.nextLink"), None
+
+
+    # -- Graph: the Intune side of the partner -------------------------------------------------
+
+    def compliance_partners(self):
+        """The tenant's compliance management partners as Intune lists them (Graph v1.0).
+
+        ``GET /deviceManagement/complianceManagementPartners``; Microsoft's Graph reference names the
+        application permission DeviceManagementServiceConfig.Read.All (or .ReadWrite.All).
+        """
+        response = self.request(
+            "GET", self.cloud.graph + "/v1.0/deviceManagement/complianceManagementPartners", "graph", service="graph"
+        )
+        if response.status_code == 403:
+            raise self._error(response, "graph", "partners_denied")
+        if response.status_code != 200:
+            raise self._error(response, "graph")
+        return [item for item in response.json().get("value") or [] if isinstance(item, dict)]
 
 
 def _json_or_empty(response):

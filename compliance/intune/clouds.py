@@ -36,9 +36,12 @@ class Cloud:
     def authority(self, entra_tenant):
         return "%s/%s" % (self.login.rstrip("/"), entra_tenant)
 
-    def admin_consent_url(self, entra_tenant, client_id, redirect_uri):
-        """Where a tenant's Global Administrator grants the app's permissions (one click)."""
-        query = urlencode({"client_id": client_id, "redirect_uri": redirect_uri})
+    def admin_consent_url(self, entra_tenant, client_id, redirect_uri, state=None):
+        """Where a tenant's Global Administrator grants the app's permissions (one click; design §6a)."""
+        params = {"client_id": client_id, "redirect_uri": redirect_uri}
+        if state:
+            params["state"] = state
+        query = urlencode(params)
         return "%s/adminconsent?%s" % (self.authority(entra_tenant or "organizations"), query)
 
 

@@ -40,6 +40,21 @@ AADSTS = {
             "consent (the Grant admin consent button)."
         ),
     ),
+    700027: (
+        "certificate_unknown",
+        _("Entra ID could not validate the portal's certificate: it is not registered on the application, or "
+          "the signature does not match it."),
+        _(
+            "Download the certificate (.cer) from the Partner application page and upload it to the app "
+            "registration in Entra ID (Certificates & secrets › Certificates); a new certificate may take a few "
+            "minutes to be accepted."
+        ),
+    ),
+    700024: (
+        "assertion_invalid",
+        _("Entra ID refused the signed client assertion: it is expired or not yet valid."),
+        _("Check this server's clock (NTP): the assertion is valid for a few minutes around Entra's time."),
+    ),
     90002: (
         "tenant_not_found",
         _("Entra ID does not know this tenant."),
@@ -79,6 +94,49 @@ PROBLEMS = {
     "no_secret": (
         _("No unexpired client secret is set."),
         _("Add a client secret (its Value and its expiry date) under Client secrets."),
+    ),
+    "no_partner_app": (
+        _("The MSP's partner application is not set up, or has no valid credential."),
+        _(
+            "A superuser or MSP admin sets it up under Partner application: its application (client) ID and a "
+            "certificate or client secret (docs/connect-a-tenant.md, part 1)."
+        ),
+    ),
+    "partners_denied": (
+        _("Microsoft Graph refused to list the tenant's compliance partners."),
+        _(
+            "Give the application the Microsoft Graph application permission DeviceManagementServiceConfig.Read.All "
+            "and have the customer grant admin consent again (Grant admin consent)."
+        ),
+    ),
+    "partner_missing": (
+        _("This partner is not added in the tenant's Intune."),
+        _(
+            "In the Intune admin center: Tenant administration › Connectors and tokens › Partner compliance "
+            "management › Add compliance partner, pick this partner, platform macOS, and assign the user groups."
+        ),
+    ),
+    "partner_not_onboarded": (
+        _("The partner is added in Intune, but not for macOS."),
+        _(
+            "In the Intune admin center: Tenant administration › Connectors and tokens › Partner compliance "
+            "management › this partner › Properties: add the macOS platform and assign the user groups."
+        ),
+    ),
+    "partner_no_groups": (
+        _("The partner is on for macOS, but no user group is assigned."),
+        _(
+            "In the Intune admin center: Tenant administration › Connectors and tokens › Partner compliance "
+            "management › this partner › Properties › Assignments: add the groups of Mac users."
+        ),
+    ),
+    "partner_state": (
+        _("Intune does not report the partner as enabled."),
+        _(
+            "In the Intune admin center: Tenant administration › Connectors and tokens › Partner compliance "
+            "management: check the partner's state; provision it from the portal (Provision) and let a sync run, "
+            "then test again. Terminated or rejected: remove the partner and add it again."
+        ),
     ),
     "discovery_denied": (
         _("Microsoft Graph refused to list the Intune service endpoints."),

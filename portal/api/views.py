@@ -3,7 +3,6 @@
 import importlib
 import logging
 
-from django.conf import settings
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -106,20 +105,18 @@ class TenantViewSet(ScopedModelViewSet):
     )
     @action(detail=True, methods=["get"], url_path="consent-url", required_role=tenancy.ADMIN)
     def consent_url(self, request, slug=None):
-        from compliance.intune.clouds import get_cloud
+        from compliance.consent import admin_consent_url
 
         tenant = self.get_object()
-        if not (tenant.entra_tenant and tenant.client_id):
+        # Design section 6a: https://<login host>/<tenant>/adminconsent?client_id=<app>&state=<signed>
+        # &redirect_uri=<portal callback>; the partner app's in partner mode, the tenant's own otherwise.
+        url = admin_consent_url(tenant, request.user)
+        if not url:
             return Response(
-                {"detail": "Set the Entra tenant and the application ID first."}, status=status.HTTP_400_BAD_REQUEST
+                {"detail": "Set the Entra tenant first (and the partner application, or the tenant's own "
+                           "application ID in the legacy mode)."},
+                status=status.HTTP_400_BAD_REQUEST,
             )
-        build = optional("compliance.connection", "admin_consent_url")
-        if build is not None:
-            return Response({"url": build(tenant)})
-        # Design section 6: https://<login host>/<tenant>/adminconsent?client_id=<app id>&redirect_uri=<portal URL>
-        url = get_cloud(tenant.cloud).admin_consent_url(
-            tenant.entra_tenant, tenant.client_id, settings.PORTAL_BASE_URL + "/admin/"
-        )
         return Response({"url": url})
 
     @extend_schema(

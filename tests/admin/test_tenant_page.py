@@ -201,7 +201,7 @@ def test_provision_refuses_an_inactive_or_unconfigured_tenant(client, msp_user, 
     assert "The tenant is inactive: activate it first." in response.content.decode()
     Tenant.objects.filter(pk=tenant_a.pk).update(is_active=True, client_id="")
     response = client.post(url("provision", tenant_a), follow=True)
-    assert "Set the Entra tenant and the application ID first." in response.content.decode()
+    assert "Set the Entra tenant first (and the partner application" in response.content.decode()
     tenant_a.refresh_from_db()
     assert tenant_a.intune_enabled is False and not OrmQ.objects.exists()
 

@@ -15,7 +15,7 @@ from tests.factories import ClientSecretFactory
 
 pytestmark = pytest.mark.django_db
 
-STEP_KEYS = ["settings", "tenant", "graph_token", "intune_token", "discovery", "provisioning"]
+STEP_KEYS = ["settings", "tenant", "graph_token", "intune_token", "discovery", "intune_partner", "provisioning"]
 
 
 def outcome(result):
@@ -96,13 +96,17 @@ def test_expired_secret_after_a_green_test_shows_the_expired_advice(simulator, t
 
 
 def test_admin_consent_url_per_cloud(tenant_a, settings):
+    from urllib.parse import parse_qs, urlsplit
+
     settings.PORTAL_CLOUD_OVERRIDES = {}
     settings.PORTAL_BASE_URL = "https://portal.example"
     url = connection.admin_consent_url(tenant_a)
-    assert url == (
-        "https://login.microsoftonline.com/alpha.onmicrosoft.com/adminconsent?client_id=%s"
-        "&redirect_uri=https%%3A%%2F%%2Fportal.example%%2Fadmin%%2F" % tenant_a.client_id
-    )
+    parts = urlsplit(url)
+    assert "%s://%s%s" % parts[:3] == "https://login.microsoftonline.com/alpha.onmicrosoft.com/adminconsent"
+    query = parse_qs(parts.query)
+    assert query["client_id"] == [tenant_a.client_id]  # the tenant's own app: use_own_app in the factory
+    assert query["redirect_uri"] == ["https://portal.example/consent/callback/"]
+    assert query["state"][0]
     tenant_a.cloud = "usgov"
     assert connection.admin_consent_url(tenant_a).startswith("https://login.microsoftonline.us/alpha.onmicrosoft.com/")
     tenant_a.cloud = "china"
@@ -117,7 +121,7 @@ def test_admin_consent_in_the_simulator_grants_consent(simulator, tenant_a):
     response = requests.get(connection.admin_consent_url(tenant_a), verify=str(simulator.ca_path), timeout=5,
                             allow_redirects=False)
     assert response.status_code == 302
-    assert response.headers["Location"].endswith("admin_consent=True&tenant=%s" % sim_tenant.id)
+    assert "tenant=%s&admin_consent=True&state=" % sim_tenant.id in response.headers["Location"]
     assert connection.test_connection(tenant_a).ok
 
 
@@ -157,6 +161,7 @@ def change_data(tenant, **overrides):
     data = {
         "name": tenant.name, "slug": tenant.slug, "is_active": "on", "cloud": tenant.cloud,
         "entra_tenant": tenant.entra_tenant, "client_id": tenant.client_id, "reporting_mode": tenant.reporting_mode,
+        **({"use_own_app": "on"} if tenant.use_own_app else {}),
         "partner_policy_group_ids": "[]", "landing_page": tenant.landing_page, "unresponsive_after_hours": "24",
         "compliance_validity_days": "30", "account_not_onboarded_days": "3", "jamf_api_version": "auto",
         "client_secrets-TOTAL_FORMS": "0", "client_secrets-INITIAL_FORMS": "0",

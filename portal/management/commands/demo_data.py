@@ -1,4 +1,6 @@
-"""manage.py demo_data: seed an MSP superuser, three customer tenants with admins, and ~200 Macs."""
+"""manage.py demo_data: seed an MSP superuser, the MSP's partner application, three customer tenants with admins,
+and ~200 Macs. Contoso and Fabrikam are in partner mode (no app of their own: they consented to the partner
+application); Northwind stays on the legacy inventory mode with its own app registration and client secret."""
 
 import datetime
 import re
@@ -14,7 +16,8 @@ from compliance.evaluation import evaluate_tenant
 from devices.importer import import_records
 from devices.jamf.samples import make_record
 from portal import tenancy
-from portal.models import ClientSecret, Membership, Tenant
+from portal.models import ClientSecret, CredentialKind, Membership, PartnerApplication, PartnerCredential, Tenant
+from portal.partner import generate_certificate
 
 DEMO_PASSWORD = "demo-portal-2026"
 MSP_USER = "msp"
@@ -24,6 +27,32 @@ TENANTS = [
     ("fabrikam", "Fabrikam Inc", "fabrikam.onmicrosoft.com", 70, "access_denied"),
     ("northwind", "Northwind Traders", "northwind.onmicrosoft.com", 50, "custom"),
 ]
+LEGACY_TENANTS = {"northwind"}  # the legacy inventory mode, with the tenant's own app registration
+PARTNER_CLIENT_ID = "0d5c7e3a-6f1b-4c2d-9a8e-5b4f3c2d1e0f"
+PARTNER_NAME = "Demo MSP Mac Compliance"
+
+
+def seed_partner_application():
+    """The MSP's partner app with a generated certificate and an older client secret (a rollover in progress).
+
+    Kept when it exists (a re-run never replaces a certificate someone uploaded)."""
+    app = PartnerApplication.objects.order_by("pk").first()
+    if app is None:
+        app = PartnerApplication.objects.create(client_id=PARTNER_CLIENT_ID, display_name=PARTNER_NAME)
+    if not app.credentials.filter(kind=CredentialKind.CERTIFICATE, expires_at__gt=timezone.now()).exists():
+        made = generate_certificate(app.display_name, days=365)
+        PartnerCredential.objects.create(
+            application=app, kind=CredentialKind.CERTIFICATE, description="Demo certificate",
+            private_key=made.private_key_pem, certificate=made.certificate_pem, thumbprint=made.thumbprint,
+            not_before=made.not_before, expires_at=made.not_after,
+        )
+    if not app.credentials.filter(kind=CredentialKind.SECRET).exists():
+        PartnerCredential.objects.create(
+            application=app, kind=CredentialKind.SECRET, description="Demo secret (being replaced)",
+            secret_value="demo~" + secrets.token_urlsafe(30),
+            expires_at=timezone.now() + datetime.timedelta(days=25),
+        )
+    return app
 
 
 # Compliance policies per demo tenant (name -> settings), as an MSP would mirror them from Intune.
@@ -147,14 +176,21 @@ class Command(BaseCommand):
             if created:
                 msp.set_password(DEMO_PASSWORD)
                 msp.save()
+        seed_partner_application()
         total = 0
         for index, (slug, name, domain, count, landing) in enumerate(TENANTS, 1):
+            legacy = slug in LEGACY_TENANTS
             tenant, _ = Tenant.objects.get_or_create(
                 slug=slug,
                 defaults={
                     "name": name,
                     "entra_tenant": domain,
-                    "client_id": "11111111-2222-4333-8444-%012d" % index,
+                    # Partner mode: no app of its own, and the consent to the partner app already granted.
+                    "client_id": "11111111-2222-4333-8444-%012d" % index if legacy else "",
+                    "reporting_mode": "inventory" if legacy else "partner_compliance",
+                    "use_own_app": legacy,
+                    "consent_granted_at": None if legacy else timezone.now(),
+                    "consent_granted_by": "" if legacy else MSP_USER,
                     "landing_page": landing,
                     "landing_custom_url": "https://support.%s.example/mac" % slug if landing == "custom" else "",
                     "jamf_enrollment_url": "https://%s.jamfcloud.example/enroll" % slug,
@@ -169,8 +205,8 @@ class Command(BaseCommand):
                 admin_user.set_password(DEMO_PASSWORD)
                 admin_user.save()
             Membership.objects.get_or_create(user=admin_user, tenant=tenant, defaults={"role": tenancy.ADMIN})
-            # The Entra app's client secret; `manage.py runsimulator` registers it in the simulated Entra ID.
-            if not tenant.client_secrets.filter(expires_at__gt=timezone.now()).exists():
+            # The legacy tenant's own client secret; `manage.py runsimulator` registers it in the simulated Entra ID.
+            if tenant.uses_own_app and not tenant.client_secrets.filter(expires_at__gt=timezone.now()).exists():
                 ClientSecret.objects.create(
                     tenant=tenant,
                     value="demo~" + secrets.token_urlsafe(30),

@@ -11,12 +11,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("slugs", nargs="*", metavar="slug")
-        parser.add_argument("--all", action="store_true", help="Every active tenant with an application ID.")
+        parser.add_argument("--all", action="store_true", help="Every active tenant with an Entra tenant set.")
         parser.add_argument("--details", action="store_true", help="Also print the raw detail of a failure.")
 
     def handle(self, *args, **options):
         if options["all"]:
-            tenants = list(Tenant.objects.filter(is_active=True).exclude(client_id=""))
+            tenants = list(Tenant.objects.filter(is_active=True).exclude(entra_tenant=""))
         elif options["slugs"]:
             tenants = []
             for slug in options["slugs"]:
