@@ -117,8 +117,15 @@ class ConnectionTestAdminMixin:
             formset.has_changed() for formset in formsets if formset.model._meta.model_name == "clientsecret"
         )
         settings_changed = bool(set(form.changed_data) & set(connection.CONNECTION_FIELDS))
-        if (settings_changed or secrets_changed) and tenant.connection_configured:
-            self._message_result(request, connection.test_connection(tenant))
+        if not (settings_changed or secrets_changed) or not tenant.connection_configured:
+            return
+        if not tenant.uses_own_app and tenant.consent_granted_at is None:
+            # Partner mode before consent: Entra would only answer "application not found in this tenant".
+            self.message_user(request, _(
+                "Next: Grant admin consent (a Global Administrator of the customer opens the link), then Test "
+                "connection."), messages.INFO)
+            return
+        self._message_result(request, connection.test_connection(tenant))
 
     def _message_result(self, request, result):
         if result.ok:

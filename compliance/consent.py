@@ -185,4 +185,4 @@ def handle_callback(params, now=None):
     return ConsentOutcome(True, _("Admin consent granted"), _(
         "Entra ID confirmed admin consent for %(tenant)s (tenant ID %(tid)s).") % {
         "tenant": tenant.name, "tid": granted_in}, _(
-        "Next: Test connection on the tenant's page, then Provision."), tenant)
+        "Test connection on the tenant's page, then Provision."), tenant)

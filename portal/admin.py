@@ -170,6 +170,7 @@ class ClientSecretInline(TenantScopedAdminMixin, admin.TabularInline):
     model = ClientSecret
     form = ClientSecretForm
     extra = 0
+    verbose_name_plural = _("client secrets of the tenant's own app (legacy inventory mode or an override only)")
     fields = ["value", "description", "expires_at", "state"]
     readonly_fields = ["state"]
 

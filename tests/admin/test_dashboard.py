@@ -258,3 +258,26 @@ def test_chart_geometry_breaks_lines_at_missing_days():
     assert [row["percent"] for row in chart.rows] == [100, 50, 0, 100, 100]
     empty = dashboard.trend_chart([], "t", "e", today=today)
     assert empty.empty and empty.desc == "No daily snapshot yet in the last 30 days."
+
+
+def test_partner_mode_rows_use_the_partner_credential_and_show_intune_state(client, msp_user):
+    from tests.compliance.partner_helpers import add_secret, partner_app
+
+    app = partner_app(certificates=())
+    add_secret(app, days=40)
+    waiting = TenantFactory(name="Waiting", slug="waiting", use_own_app=False, client_id="")
+    unresponsive = TenantFactory(name="Quiet", slug="quiet", use_own_app=False, client_id="", last_test_ok=True,
+                                 consent_granted_at=timezone.now(),
+                                 intune_partner={"found": True, "state": "unresponsive", "groups": ["g"]})
+    rows = {row.tenant.slug: row for row in dashboard.tenant_rows(msp_user)}
+    assert rows["waiting"].connection_configured and not rows["waiting"].own_app
+    assert rows["waiting"].secret_days == 39  # the partner app's last credential, not a secret of the tenant
+    assert ("notice", "Admin consent not granted yet (Grant admin consent).") in [
+        (i.level, i.text) for i in rows["waiting"].issues]
+    assert not any("client secret" in i.text for i in rows["waiting"].issues)
+    assert [(i.level, i.text) for i in rows["quiet"].issues] == [
+        ("warning", "Intune reports the compliance partner as unresponsive.")]
+    client.force_login(msp_user)
+    page = client.get("/admin/").content.decode()
+    assert "Intune partner:" in page and "partner app" in page
+    assert waiting.pk and unresponsive.pk

@@ -155,7 +155,7 @@ def test_test_connection_from_the_tenant_page(browser, live_server, simulator, t
     assert "Contoso Ltd" in report["crumbs"] and report["crumbs"].endswith("Connection test")
     assert "Connected" in report["heading"]
     names = [step[1] for step in report["steps"]]
-    assert len(names) == 6 and all(step[0] == "✓" for step in report["steps"]), report["steps"]
+    assert len(names) == 7 and all(step[0] == "✓" for step in report["steps"]), report["steps"]
     assert "Graph token" in names and "Intune token" in names
     tenant.refresh_from_db()
     assert tenant.last_test_ok is True and tenant.last_test_at > timezone.now() - datetime.timedelta(minutes=5)
