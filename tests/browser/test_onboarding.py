@@ -53,8 +53,8 @@ def onboard(browser, base_url, username):
         ]
         heading = entra.locator("#content-main h2").first.inner_text()
         entra.screenshot(path=str(RESULTS_DIR / "onboarding-test-connection.png"), full_page=True)
-        return {"notes": notes, "panel": panel, "href": href, "callback": callback, "panel_after": panel_after, "steps": steps,
-                "heading": heading, "errors": errors}
+        return {"notes": notes, "panel": panel, "href": href, "callback": callback, "panel_after": panel_after,
+                "steps": steps, "heading": heading, "errors": errors}
     finally:
         context.close()
 
