@@ -71,8 +71,9 @@ class TenantSerializer(serializers.ModelSerializer):
         model = Tenant
         fields = [
             "id", "url", "slug", "name", "is_active",
-            "cloud", "entra_tenant", "entra_tenant_id", "client_id", "intune_enabled", "reporting_mode",
+            "cloud", "entra_tenant", "entra_tenant_id", "client_id", "use_own_app", "intune_enabled", "reporting_mode",
             "partner_policy_group_ids", "has_secret", "secret_expires_at", "client_secrets",
+            "consent_granted_at", "consent_granted_by", "intune_partner",
             "landing_page", "landing_custom_url", "jamf_enrollment_url", "self_service_registration_url",
             "support_contact", "logo_url",
             "unresponsive_after_hours", "compliance_validity_days", "no_policy_compliant",
@@ -83,6 +84,7 @@ class TenantSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = [
             "entra_tenant_id", "last_test_at", "last_test_ok", "last_test_message", "created_at", "updated_at",
+            "consent_granted_at", "consent_granted_by", "intune_partner",
         ]
 
     def get_has_jamf_client_secret(self, obj) -> bool:

@@ -92,3 +92,14 @@ def test_consent_url_is_in_the_tenants_cloud(api, admin_a, tenant_a):
     assert response.status_code == 200
     url = response.json()["url"]
     assert url.startswith("https://login.microsoftonline.us/alpha.onmicrosoft.com/adminconsent?client_id=")
+
+
+def test_api_shows_the_app_choice_and_the_onboarding_state_read_only(api, admin_a, tenant_a):
+    client = api.as_user(admin_a)
+    body = client.get("/api/v1/tenants/alpha/").json()
+    assert body["use_own_app"] is True and body["consent_granted_at"] is None and body["intune_partner"] == {}
+    response = client.patch("/api/v1/tenants/alpha/", {"use_own_app": False, "consent_granted_by": "me",
+                                                       "intune_partner": {"state": "enabled"}}, format="json")
+    assert response.status_code == 200, response.content
+    tenant_a.refresh_from_db()
+    assert tenant_a.use_own_app is False and tenant_a.consent_granted_by == "" and tenant_a.intune_partner == {}
