@@ -112,8 +112,8 @@ def test_partner_mode_tenant_needs_no_app_of_its_own():
 @pytest.mark.django_db(transaction=True)
 def test_migration_keeps_own_app_and_secrets_as_override():
     executor = MigrationExecutor(connection)
-    executor.migrate([("portal", "0005_lanes")])
-    old_apps = executor.loader.project_state([("portal", "0005_lanes")]).apps
+    executor.migrate([("portal", "0006_audit_trail")])
+    old_apps = executor.loader.project_state([("portal", "0006_audit_trail")]).apps
     OldTenant = old_apps.get_model("portal", "Tenant")
     OldSecret = old_apps.get_model("portal", "ClientSecret")
     with_secret = OldTenant.objects.create(name="A", slug="a", entra_tenant="a.onmicrosoft.com", client_id=APP_ID)

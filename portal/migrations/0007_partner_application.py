@@ -18,7 +18,7 @@ def keep_own_apps(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0005_lanes'),
+        ('portal', '0006_audit_trail'),
     ]
 
     operations = [
