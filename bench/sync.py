@@ -11,7 +11,8 @@ Steps (only step 4 and 5 are timed):
    and ``deliver_tenant`` until no report is due; every report must end accepted by the simulator;
 5. the simulator's raw capacity, measured in the same run (before and after step 4, averaged): a plain loop
    of DataUploadMessages PUTs of the same size (INTUNE_BATCH_SIZE devices each) over one keep-alive HTTPS
-   connection, no portal code; and the same with as many connections as the portal's delivery threads.
+   connection, no portal code; and the same with as many connections as the portal's delivery threads,
+   which is the limit the delivery is compared with (the ratio line).
 
 Prints the figures; docs/benchmarks.md has the recorded ones.
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database  # noqa: E402
+from bench.common import fresh_database, loadavg  # noqa: E402
 
 SECRET = "bench-secret~0123456789abcdef"
 CLIENT_ID = "11111111-2222-4333-8444-000000000042"
@@ -209,7 +210,9 @@ def main():
         seeded = subprocess.run([sys.executable, "-c", SEED, str(args.macs), tenant_id, SECRET, CLIENT_ID,
                                  ENTRA_TENANT], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
         print("seeded: %s in %.1fs (not timed)" % (seeded.stdout.strip(), time.perf_counter() - t))
+        load_before = loadavg()
         raw_before = raw_capacity(base, ca, tenant_id, args.batch_size, args.raw_seconds, 1)
+        many_before = raw_capacity(base, ca, tenant_id, args.batch_size, args.raw_seconds, args.concurrency)
         stats = base + "/_sim/state"
         applied_before = session(ca).get(stats).json()["services"]["MicrosoftService"]["stats"]["uploads_applied"]
         result = {}
@@ -222,8 +225,10 @@ def main():
         state = session(ca).get(stats).json()["services"]["MicrosoftService"]["stats"]
         state["uploads_applied"] -= applied_before  # the portal's messages only
         raw_after = raw_capacity(base, ca, tenant_id, args.batch_size, args.raw_seconds, 1)
-        raw_many = raw_capacity(base, ca, tenant_id, args.batch_size, args.raw_seconds, args.concurrency)
+        many_after = raw_capacity(base, ca, tenant_id, args.batch_size, args.raw_seconds, args.concurrency)
         raw_one = (raw_before + raw_after) / 2
+        raw_many = (many_before + many_after) / 2
+        load_after = loadavg()
     finally:
         sim.terminate()
         sim.wait(timeout=10)
@@ -236,8 +241,10 @@ def main():
         result["evaluate_s"], result["outbox_s"], result["deliver_s"], result["accepted"], result["total_s"],
         n / result["total_s"]))
     print("delivery %.0f reports/s; raw PUT loop %.0f devices/s on 1 connection (before %.0f, after %.0f; portal = "
-          "%.0f%%), %.0f on %d" % (deliver_rate, raw_one, raw_before, raw_after, 100 * deliver_rate / raw_one,
-                                   raw_many, args.concurrency))
+          "%.0f%%)" % (deliver_rate, raw_one, raw_before, raw_after, 100 * deliver_rate / raw_one))
+    print("RATIO delivery / raw PUT loop on the same %d connections = %.0f / %.0f (before %.0f, after %.0f) = %.0f %%"
+          % (args.concurrency, deliver_rate, raw_many, many_before, many_after, 100 * deliver_rate / raw_many))
+    print("load average before: %s   after: %s" % (load_before, load_after))
     print("peak RSS: evaluation process %.0f MB; outbox + delivery process: %.0f MB after queueing, %.0f MB at the end"
           % (result["rss_evaluate"], result["rss_after_outbox"], result["rss_peak"]))
     if result["accepted_rows"] != n or state["uploads_applied"] != result["messages"]:
