@@ -11,8 +11,10 @@ taking Jamf Pro webhooks, as two web machines would.
 Then one round per worker count W (1, 2, 4 by default):
 
 1. the simulator injects faults on the Intune partner service: ``--fault-rate`` each of 503 answers, 429
-   with Retry-After and dropped connections (no answer); messages carry ``--batch-size`` devices (25), so
-   a round has enough of them to meet every kind of fault; backoff is shortened to 1-5 s;
+   with Retry-After, connections dropped before the message is applied, and answers dropped after it was
+   applied (the portal must resend under the same message ID, and Intune must not apply it twice);
+   messages carry ``--batch-size`` devices (25), so a round has enough of them to meet every kind of
+   fault; backoff is shortened to 1-5 s;
 2. W ``manage.py qcluster`` processes start (1 worker each: W machines' worth of workers);
 3. every Mac of every tenant gets a ComputerInventoryCompleted webhook with a new macOS version, sent to
    the two web processes alternately (the intake is timed too);
@@ -320,7 +322,8 @@ def main():
             stats_before, counts_before = sim.stats()
             events_before = json.loads(run(STATE, env, start_id))["events"]
             sim.post("/_sim/faults", {"error_rate": args.fault_rate, "throttle_rate": args.fault_rate,
-                                      "drop_rate": args.fault_rate, "retry_after": 1, "paths": ["/intune/"]})
+                                      "drop_rate": args.fault_rate, "drop_answer_rate": args.fault_rate,
+                                      "retry_after": 1, "paths": ["/intune/"]})
             load_before = loadavg()
             clusters = [subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
                                          stdout=subprocess.DEVNULL, stderr=open(work / ("qcluster-%d-%d.log" % (  # noqa: SIM115
@@ -353,7 +356,8 @@ def main():
             kicker = None
             for cluster in clusters:
                 stop(cluster)
-            sim.post("/_sim/faults", {"error_rate": 0, "throttle_rate": 0, "drop_rate": 0, "paths": []})
+            sim.post("/_sim/faults", {"error_rate": 0, "throttle_rate": 0, "drop_rate": 0, "drop_answer_rate": 0,
+                                      "paths": []})
             stats_after, counts_after = sim.stats()
 
             # -- the checks ----------------------------------------------------------------------

@@ -85,6 +85,9 @@ class Response:
     headers: dict = field(default_factory=dict)
 
 
+DROP = object()  # a handler's answer: close the connection without answering (the work is done, the answer lost)
+
+
 @dataclass
 class Faults:
     error_rate: float = 0.0  # share of requests answered 503
@@ -237,6 +240,9 @@ class Simulator:
             except Exception:  # a simulator bug must be visible, not a hang
                 logger.error("simulator handler %s failed:\n%s", name, traceback.format_exc())
                 return Response(500, {"error": {"code": "SimulatorBug", "message": traceback.format_exc()}})
+            if result is DROP:
+                self.counts["fault:drop_answer"] += 1
+                return None
             if isinstance(result, Response):
                 return result
             return Response(200, result)

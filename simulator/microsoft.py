@@ -41,6 +41,8 @@ Service-specific fault knobs (``sim.set_faults(...)`` or ``POST /_sim/faults``):
 - ``throttle_uploads``: N — the next N DataUploadMessages PUTs answer 429 with ``retry_after``
 - ``processing_delay``: seconds a message stays ``Processing`` before its final status
 - ``answer_delay``: seconds a DataUploadMessages PUT waits after the message was applied, before answering
+- ``drop_answer_rate``: share of DataUploadMessages PUTs whose connection is closed unanswered *after* the message
+  was applied (``drop_rate`` drops before anything is applied)
 - ``failing_devices``: {device id: "ErrorCode: detail"} — messages naming them end ``Failed``
 - ``require_provisioning``: refuse uploads until the tenant is provisioned (Provisioned 1)
 - ``max_upload_bytes``: DataUploadMessages PUT bodies larger than this are answered 413 (a size limit)
@@ -72,7 +74,7 @@ from cryptography.hazmat.primitives import hashes
 
 from compliance.intune.clouds import CLOUDS, INTUNE_APP_ID
 from simulator.app import SERVICE_FACTORIES
-from simulator.core import HttpError, Response
+from simulator.core import DROP, HttpError, Response
 
 TENANT_SYNC = "PartnerTenantDataSyncService"
 DEVICE_SYNC = "PartnerDeviceDataSyncService"
@@ -1094,6 +1096,9 @@ class MicrosoftService:
             self.messages[message] = record
             self.stats["uploads_applied"] += 1
             self.uploads.append((time.monotonic(), message, 202))
+        drop = float(self._knob("drop_answer_rate", 0) or 0)
+        if drop and self.sim.rng.random() < drop:  # applied, but the answer is lost: the client must resend
+            return DROP
         delay = float(self._knob("answer_delay", 0) or 0)
         if delay:  # applied, but the answer is late: a client that dies now never learns it was accepted
             time.sleep(delay)

@@ -66,6 +66,25 @@ def test_thirty_percent_5xx_429_and_drops_end_completed_and_each_message_applied
 
 
 @pytest.mark.django_db
+def test_answers_lost_after_the_message_was_applied_are_resent_under_the_same_id(simulator, intune_tenant):
+    tenant = intune_tenant
+    registered_macs(tenant, 50)  # ten messages of five, each answer lost with a chance of one in two
+    queue_reports(tenant.pk)
+    simulator.set_faults(drop_answer_rate=0.5, retry_after=0.01)
+
+    drain(tenant)
+
+    service = microsoft(simulator)
+    assert simulator.counts["fault:drop_answer"] >= 1
+    assert statuses(tenant) == {Status.COMPLETED: 50}
+    # Each lost answer was followed by a resend of the same message, acknowledged and not applied again.
+    assert service.stats["uploads_duplicate"] >= 1
+    ids, _applied = applied_once(simulator, tenant)
+    assert service.stats["uploads_applied"] == len(ids)
+    assert_each_pair_applied_once(simulator, tenant)
+
+
+@pytest.mark.django_db
 def test_fresh_tokens_rejected_and_tokens_expiring_mid_run(simulator, intune_tenant):
     tenant = intune_tenant
     registered_macs(tenant, 15)
