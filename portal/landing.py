@@ -32,7 +32,7 @@ from django.views.decorators.http import require_safe
 
 from portal import tenancy
 from portal.landing_remediation import remediation_items
-from portal.models import LandingPage, Tenant, validate_https_url
+from portal.models import LandingPage, Tenant, validate_https_url, validate_self_service_url
 
 logger = logging.getLogger(__name__)
 
@@ -95,11 +95,14 @@ def _safe_https(value, field, slug):
 
 
 def _safe_self_service(value, slug):
-    if value.startswith("jamfselfservice://") or value.startswith("https://"):
-        return value
-    if value:
-        logger.warning("Tenant %s: ignoring the Self Service link, not jamfselfservice:// or https://", slug)
-    return ""
+    if not value:
+        return ""
+    try:
+        validate_self_service_url(value)
+    except ValidationError:
+        logger.warning("Tenant %s: ignoring the Self Service link, not a jamfselfservice:// or https:// link", slug)
+        return ""
+    return value
 
 
 def load_landing_tenant(slug):

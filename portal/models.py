@@ -1,6 +1,7 @@
 """Tenancy core: customer tenants, the MSP's partner application, Entra credentials, and who may see them."""
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
 from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
@@ -33,10 +34,47 @@ def validate_https_url(value):
     URLValidator(schemes=["https"], message=_("Enter an https:// URL."))(value)
 
 
+SELF_SERVICE_PARAM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+SELF_SERVICE_MESSAGE = _(
+    "Enter the Self Service link Jamf Pro gives (jamfselfservice://content?entity=policy&id=12&action=view) "
+    "or an https:// URL."
+)
+
+
 def validate_self_service_url(value):
-    URLValidator(schemes=["jamfselfservice", "https"], message=_("Enter a jamfselfservice:// or https:// URL."))(
-        value.replace("jamfselfservice://", "https://host/", 1) if value.startswith("jamfselfservice://") else value
-    )
+    """A Jamf Self Service link (``jamfselfservice://content?entity=…&id=…[&action=…]``) or an https URL.
+
+    Jamf Pro's "Copy URL" of a Self Service item gives ``jamfselfservice://content?entity=policy&id=N&action=view``
+    (entity also configprofile, ebook, app, ...). The link only opens the Self Service app on the Mac, so
+    nothing but that shape is accepted: no other host, path, user info, port or fragment.
+    """
+    if not value.lower().startswith("jamfselfservice:"):
+        URLValidator(schemes=["https"], message=SELF_SERVICE_MESSAGE)(value)
+        return
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValidationError(SELF_SERVICE_MESSAGE, code="invalid") from None
+    if (
+        any(char.isspace() or ord(char) < 32 for char in value)
+        or not value.startswith("jamfselfservice://")
+        or parts.netloc.lower() != "content"
+        or port is not None
+        or parts.path not in ("", "/")
+        or parts.fragment
+    ):
+        raise ValidationError(SELF_SERVICE_MESSAGE, code="invalid")
+    try:
+        params = parse_qs(parts.query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise ValidationError(SELF_SERVICE_MESSAGE, code="invalid") from None
+    entity, item_id = params.get("entity", []), params.get("id", [])
+    if (
+        len(entity) != 1 or len(item_id) != 1 or not item_id[0].isdigit()
+        or any(len(values) != 1 or not SELF_SERVICE_PARAM_RE.match(values[0]) for values in params.values())
+    ):
+        raise ValidationError(SELF_SERVICE_MESSAGE, code="invalid")
 
 
 class Cloud(models.TextChoices):
