@@ -368,6 +368,19 @@ class TenantAdmin(
 
             transaction.on_commit(lambda: queue_evaluate_tenant(obj.pk))
 
+    #: The slug is in every URL registered with Intune and Jamf Pro, and the active flag switches the tenant
+    #: off: only MSP staff change them.
+    MSP_STAFF_FIELDS = ["slug", "is_active"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not tenancy.is_msp_staff(request.user):
+            fields += [name for name in self.MSP_STAFF_FIELDS if name not in fields]
+        return fields
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return super().get_prepopulated_fields(request, obj) if tenancy.is_msp_staff(request.user) else {}
+
     def has_add_permission(self, request):
         return tenancy.is_msp_staff(request.user)
 

@@ -77,6 +77,10 @@ def validate_self_service_url(value):
         raise ValidationError(SELF_SERVICE_MESSAGE, code="invalid")
 
 
+#: Webhook secrets set by hand must be at least this long (the portal generates 43 characters).
+WEBHOOK_SECRET_MIN_LENGTH = 32
+
+
 class Cloud(models.TextChoices):
     GLOBAL = "global", _("Global (commercial)")
     USGOV = "usgov", _("US Government (GCC High)")

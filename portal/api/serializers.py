@@ -10,7 +10,8 @@ from knox.models import get_token_model
 from rest_framework import serializers
 
 from portal.api.fields import TenantField
-from portal.models import AuditEvent, ClientSecret, Tenant
+from portal import tenancy
+from portal.models import WEBHOOK_SECRET_MIN_LENGTH, AuditEvent, ClientSecret, Tenant
 
 
 class ClientSecretSummarySerializer(serializers.ModelSerializer):
@@ -59,7 +60,8 @@ class TenantSerializer(serializers.ModelSerializer):
     )
     webhook_secret = serializers.CharField(
         write_only=True, required=False, allow_blank=True, max_length=2000, trim_whitespace=True,
-        help_text="Write-only: the secret Jamf Pro sends with its webhooks.",
+        help_text="Write-only: the secret Jamf Pro sends with its webhooks, at least %d characters (the admin's "
+                  "\"New webhook secret\" generates one). An empty string clears it." % WEBHOOK_SECRET_MIN_LENGTH,
     )
     has_jamf_client_secret = serializers.SerializerMethodField()
     has_webhook_secret = serializers.SerializerMethodField()
@@ -105,6 +107,30 @@ class TenantSerializer(serializers.ModelSerializer):
     def get_secret_expires_at(self, obj):
         secret = self._newest_unexpired(obj)
         return serializers.DateTimeField().to_representation(secret.expires_at) if secret else None
+
+    def validate_webhook_secret(self, value):
+        if value and len(value) < WEBHOOK_SECRET_MIN_LENGTH:
+            raise serializers.ValidationError(
+                "At least %d characters: a short secret can be guessed. Generate one with the tenant page's "
+                "\"New webhook secret\" button, or send a random string of %d characters or more."
+                % (WEBHOOK_SECRET_MIN_LENGTH, WEBHOOK_SECRET_MIN_LENGTH)
+            )
+        return value
+
+    def _msp_staff_only(self, name, value):
+        """slug and is_active: URLs registered with Intune and Jamf Pro hang on them, so only MSP staff change them."""
+        request = self.context.get("request")
+        if request is not None and tenancy.is_msp_staff(request.user):
+            return value
+        if self.instance is None or value != getattr(self.instance, name):
+            raise serializers.ValidationError("Only MSP staff can change this.")
+        return value
+
+    def validate_slug(self, value):
+        return self._msp_staff_only("slug", value)
+
+    def validate_is_active(self, value):
+        return self._msp_staff_only("is_active", value)
 
     def validate_partner_policy_group_ids(self, value):
         from portal.models import GUID_RE
