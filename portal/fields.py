@@ -9,8 +9,9 @@ from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 @lru_cache(maxsize=8)
@@ -44,11 +45,33 @@ def decrypt(token):
         ) from exc
 
 
+#: How a secret appears in ``manage.py dumpdata`` output: this prefix and a Fernet token, never the value.
+SERIALIZED_PREFIX = "encrypted:"
+
+
 class EncryptedTextField(models.TextField):
     """A text field whose database column holds only the Fernet token of the value.
 
     The empty string means "not set" and is stored as is, so ``has_secret`` checks stay cheap.
+    Serialized (``dumpdata``), the value is ``encrypted:<Fernet token>``; ``loaddata`` reads that back
+    with the same keys. Forms and ``full_clean`` refuse the prefixed form, so only a fixture can use it.
     """
+
+    def value_to_string(self, obj):
+        value = self.value_from_object(obj)
+        if value is None or value == "":
+            return value
+        return SERIALIZED_PREFIX + encrypt(value)
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.startswith(SERIALIZED_PREFIX):
+            return decrypt(value[len(SERIALIZED_PREFIX):])
+        return super().to_python(value)
+
+    def clean(self, value, model_instance):
+        if isinstance(value, str) and value.startswith(SERIALIZED_PREFIX):
+            raise ValidationError(_("Enter the secret itself."), code="invalid")
+        return super().clean(value, model_instance)
 
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":
