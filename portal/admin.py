@@ -36,9 +36,11 @@ class TenantScopedAdminMixin:
     """
 
     change_role = tenancy.ADMIN
+    #: The least role that may see the rows at all.
+    view_role = tenancy.VIEWER
 
     def get_queryset(self, request):
-        return super().get_queryset(request).for_user(request.user)
+        return super().get_queryset(request).for_user(request.user, self.view_role)
 
     def get_list_display(self, request):
         """A user who sees one tenant does not need a tenant column: the room goes to the other columns."""
@@ -73,10 +75,10 @@ class TenantScopedAdminMixin:
         return tenancy.has_role(request.user, tenancy.tenant_id_of(obj), role)
 
     def has_module_permission(self, request):
-        return self._may(request, None, tenancy.VIEWER)
+        return self._may(request, None, self.view_role)
 
     def has_view_permission(self, request, obj=None):
-        return self._may(request, obj, tenancy.VIEWER)
+        return self._may(request, obj, self.view_role)
 
     def has_change_permission(self, request, obj=None):
         return self._may(request, obj, self.change_role)
@@ -173,6 +175,7 @@ class ClientSecretInline(TenantScopedAdminMixin, admin.TabularInline):
     verbose_name_plural = _("client secrets of the tenant's own app (legacy inventory mode or an override only)")
     fields = ["value", "description", "expires_at", "state"]
     readonly_fields = ["state"]
+    view_role = tenancy.ADMIN  # even which secrets exist is configuration (as in the API)
 
     @admin.display(description=_("state"))
     def state(self, obj):
@@ -182,7 +185,7 @@ class ClientSecretInline(TenantScopedAdminMixin, admin.TabularInline):
         return "%s, %s %s" % (_("set"), verb, obj.expires_at.date().isoformat())
 
     def get_queryset(self, request):
-        return ClientSecret.objects.for_user(request.user)
+        return ClientSecret.objects.for_user(request.user, self.view_role)
 
 
 class GroupIdListField(forms.Field):

@@ -378,6 +378,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api.schema.admin_only_fields_are_optional",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "InventoryEventStatusEnum": "devices.models.InventoryEvent.Status",
         "ComplianceReportStatusEnum": "compliance.models.ComplianceReport.Status",

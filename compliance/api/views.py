@@ -210,7 +210,7 @@ class ComputerViewSet(devices_views.ComputerViewSet):
 
     @extend_schema(request=None, responses={200: ComputerSerializer})
     @action(detail=True, methods=["post"], required_role=tenancy.OPERATOR)
-    def retire(self, request, pk=None):
+    def retire(self, request, pk=None, format=None):
         """Retire the Mac: no longer managed, so it is reported to Intune as deactivated (state 1)."""
         computer = self.get_object()
         sync.retire(computer.tenant_id, [computer.pk], requested_by=request.user.get_username())
@@ -222,7 +222,7 @@ class ComputerViewSet(devices_views.ComputerViewSet):
         OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page (capped)."),
     ])
     @action(detail=True, methods=["get"], required_role=tenancy.VIEWER, filter_backends=[])
-    def history(self, request, pk=None):
+    def history(self, request, pk=None, format=None):
         """What was sent to Intune for this Mac (per user) and Intune's answer, newest first."""
         computer = self.get_object()
         reports = ComplianceReport.objects.filter(computer_id=computer.pk).select_related("tenant")
@@ -233,7 +233,7 @@ class ComputerViewSet(devices_views.ComputerViewSet):
 
     @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"], required_role=tenancy.OPERATOR)
-    def resend(self, request, pk=None):
+    def resend(self, request, pk=None, format=None):
         """Send the Mac's current state to Intune again: a fresh report per registered user, delivered soon."""
         computer = self.get_object()
         result = sync.resend(computer.tenant_id, [computer.pk], requested_by=request.user.get_username())

@@ -9,8 +9,8 @@ from drf_spectacular.utils import extend_schema_field
 from knox.models import get_token_model
 from rest_framework import serializers
 
-from portal.api.fields import TenantField
 from portal import tenancy
+from portal.api.fields import TenantField
 from portal.models import WEBHOOK_SECRET_MIN_LENGTH, AuditEvent, ClientSecret, Tenant
 
 
@@ -88,6 +88,31 @@ class TenantSerializer(serializers.ModelSerializer):
             "entra_tenant_id", "last_test_at", "last_test_ok", "last_test_message", "created_at", "updated_at",
             "consent_granted_at", "consent_granted_by", "intune_partner",
         ]
+
+    #: What is known of the tenant's secrets (which exist, when they expire): shown to the tenant's admins and
+    #: MSP staff only, as GET /api/v1/client-secrets/ is; viewers and operators get the tenant without them.
+    ADMIN_ONLY_FIELDS = ("has_secret", "secret_expires_at", "client_secrets", "has_jamf_client_secret",
+                         "has_webhook_secret")
+
+    def _admin_tenant_ids(self):
+        """The tenants the caller administers (None: all), worked out once per request, lists included."""
+        request = self.context.get("request")
+        cache = self.context.setdefault("_admin_tenant_ids", {})
+        if "ids" not in cache:
+            user = getattr(request, "user", None)
+            ids = tenancy.tenant_ids_for_user(user, tenancy.ADMIN) if request is not None else None
+            if ids is not None and not isinstance(ids, list):
+                ids = set(ids.values_list("tenant_id", flat=True))
+            cache["ids"] = ids
+        return cache["ids"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        admin_ids = self._admin_tenant_ids()
+        if admin_ids is not None and instance.pk not in admin_ids:
+            for name in self.ADMIN_ONLY_FIELDS:
+                data.pop(name, None)
+        return data
 
     def get_has_jamf_client_secret(self, obj) -> bool:
         return bool(obj.jamf_client_secret)

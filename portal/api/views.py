@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from knox.models import get_token_model
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from devices.api.serializers import UploadResultSerializer
@@ -63,7 +64,7 @@ class TenantViewSet(ScopedModelViewSet):
         description="Test the Entra ID / Intune connection now and store the result on the tenant.",
     )
     @action(detail=True, methods=["post"], url_path="test-connection", required_role=tenancy.OPERATOR)
-    def test_connection(self, request, slug=None):
+    def test_connection(self, request, slug=None, format=None):
         tenant = self.get_object()
         test = optional("compliance.connection", "test_connection")
         if test is None:
@@ -78,7 +79,7 @@ class TenantViewSet(ScopedModelViewSet):
                     "and a delivery of the reports it calls for to Intune.",
     )
     @action(detail=True, methods=["post"], required_role=tenancy.OPERATOR)
-    def sync(self, request, slug=None):
+    def sync(self, request, slug=None, format=None):
         from django_q.tasks import async_task
 
         tenant = self.get_object()
@@ -104,7 +105,7 @@ class TenantViewSet(ScopedModelViewSet):
         description="The Entra admin-consent URL for this tenant's application, in the tenant's cloud.",
     )
     @action(detail=True, methods=["get"], url_path="consent-url", required_role=tenancy.ADMIN)
-    def consent_url(self, request, slug=None):
+    def consent_url(self, request, slug=None, format=None):
         from compliance.consent import admin_consent_url
 
         tenant = self.get_object()
@@ -130,8 +131,10 @@ class TenantViewSet(ScopedModelViewSet):
             "rejected with the reason."
         ),
     )
-    @action(detail=True, methods=["post"], required_role=tenancy.OPERATOR, parser_classes=[])
-    def inventory(self, request, slug=None):
+    # JSONParser declares what the upload takes (the browsable API's form needs a parser); the handler never
+    # touches request.data but streams the body itself, within API_INVENTORY_MAX_BYTES.
+    @action(detail=True, methods=["post"], required_role=tenancy.OPERATOR, parser_classes=[JSONParser])
+    def inventory(self, request, slug=None, format=None):
         from devices.api.upload import handle_upload
 
         tenant = self.get_object()

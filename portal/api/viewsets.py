@@ -56,9 +56,22 @@ class ScopedViewSetMixin:
         super().initial(request, *args, **kwargs)  # authentication, role, throttles
         self._scoped_queryset = self.scope_queryset(self.queryset.all(), request.user)
 
+    def scope_role(self):
+        """The role whose tenants the queryset holds.
+
+        A list (any action on no one object) shows only rows of tenants where the caller holds the
+        action's role, the role that reading one of them needs: a viewer of A who is admin of C lists
+        only C's client secrets. One object is looked up among the tenants the caller sees at all, so
+        a visible tenant's object answers 403 for too low a role and an invisible one's 404.
+        """
+        role = self.get_required_role()
+        if not getattr(self, "detail", False) and role in tenancy.ROLE_RANK:
+            return role
+        return tenancy.VIEWER
+
     def scope_queryset(self, queryset, user):
-        """The rows ``user`` may see at all; other rows answer 404."""
-        return queryset.for_user(user, tenancy.VIEWER)
+        """The rows ``user`` may see for this action; other rows answer 404."""
+        return queryset.for_user(user, self.scope_role())
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular building the schema
