@@ -21,6 +21,7 @@ from devices.bulk import RowWriter, select_rows
 from devices.jamf.mapping import MappingError, map_computer_record
 from devices.models import Computer, UserAccount
 from devices.signals import announce_computers_changed
+from devices.timestamps import clamp_note, clamp_to_receipt
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class ImportResult:
     changed_ids: list = field(default_factory=list)
     outcomes: list = field(default_factory=list)  # (index, jamf_id, outcome, reason) when asked for
     input_error: str = ""
+    notes: list = field(default_factory=list)  # dates stored as the time of receipt (devices/timestamps.py)
 
     @property
     def total(self):
@@ -132,15 +134,19 @@ def iter_records(stream):
 # Upserting
 
 
-def import_records(tenant, records, batch_size=500, progress=None, keep_outcomes=False, source="import"):
+def import_records(
+    tenant, records, batch_size=500, progress=None, keep_outcomes=False, source="import", received_at=None
+):
     """Import an iterable of records into ``tenant``; returns an :class:`ImportResult`.
 
     The Macs a batch changed are announced (``devices.signals.computers_changed``, with ``source``) inside the
     batch's transaction, so their evaluation commits with them.
 
-    ``progress(n)`` is called after each batch with the number of records it held.
+    ``progress(n)`` is called after each batch with the number of records it held. Report and
+    check-in dates ahead of ``received_at`` (default: now) are stored as ``received_at``.
     """
     result = ImportResult()
+    received_at = received_at or timezone.now()
     batch = []
     records = iter(records)
     index = 0
@@ -156,18 +162,39 @@ def import_records(tenant, records, batch_size=500, progress=None, keep_outcomes
         batch.append((index, record))
         index += 1
         if len(batch) >= batch_size:
-            _import_batch(tenant, batch, result, keep_outcomes, source)
+            _import_batch(tenant, batch, result, keep_outcomes, source, received_at)
             if progress:
                 progress(len(batch))
             batch = []
     if batch:
-        _import_batch(tenant, batch, result, keep_outcomes, source)
+        _import_batch(tenant, batch, result, keep_outcomes, source, received_at)
         if progress:
             progress(len(batch))
     return result
 
 
-def _import_batch(tenant, batch, result, keep_outcomes, source):
+CLAMPED_DATES = [("last_inventory_update", "general.reportDate"), ("last_check_in", "general.lastContactTime")]
+
+
+def _clamp_dates(item, index, received_at, result):
+    """Store dates ahead of the receipt as the receipt time, and say so in the result's notes.
+
+    The clamped values go to ``item.clamped`` (applied when the row is written), not into ``item.computer``:
+    the source hash stays that of the record as received, so sending it again is "unchanged".
+    """
+    item.clamped = {}
+    for name, path in CLAMPED_DATES:
+        raw = item.computer.get(name)
+        value, clamped = clamp_to_receipt(raw, received_at)
+        if clamped:
+            item.clamped[name] = value
+            if name == "last_inventory_update":
+                item.report_date = value
+            note = "record %d (Jamf ID %s): %s" % (index, item.jamf_id, clamp_note(path, raw, received_at))
+            result.notes.append(note)
+
+
+def _import_batch(tenant, batch, result, keep_outcomes, source, received_at):
     mapped = {}
     for index, record in batch:
         try:
@@ -176,6 +203,7 @@ def _import_batch(tenant, batch, result, keep_outcomes, source):
             jamf_id = record.get("id") if isinstance(record, dict) else None
             _reject(result, index, jamf_id, str(exc), keep_outcomes)
             continue
+        _clamp_dates(item, index, received_at, result)
         previous = mapped.get(item.jamf_id)
         if previous is not None:
             # The same computer twice in one batch: the newer report wins (the later one on a tie),
@@ -274,7 +302,7 @@ def _upsert(tenant, entries):
             continue
         else:
             outcome = "updated"
-        values = item.computer
+        values = {**item.computer, **getattr(item, "clamped", {})}
         if "company_portal_version" in values:
             seen = row.company_portal_seen_at if row else None
             values = {**values, "company_portal_seen_at": None if values["company_portal_version"] is None

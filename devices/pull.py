@@ -56,6 +56,7 @@ class PullResult:
     error: str = ""
     note: str = ""
     rejections: list = field(default_factory=list)  # the first few, for the admin
+    clamped: list = field(default_factory=list)  # the first few dates stored as the time of receipt
     changed_ids: list = field(default_factory=list)
 
     @property
@@ -163,6 +164,7 @@ def _fetch_and_import(tenant, client, result, batch_size, full):
     result.rejected = len(imported.rejected)
     result.rejections = [r.as_dict() for r in imported.rejected[:20]]
     result.changed_ids = list(imported.changed_ids)
+    result.clamped = imported.notes[:20]
     if failure:
         raise failure[0]
     if imported.input_error:

@@ -19,6 +19,7 @@ from devices.jamf.client import JamfClient, JamfError
 from devices.jamf.webhook import WebhookError, parse_webhook
 from devices.models import InventoryEvent
 from devices.pull import pull_inventory
+from devices.timestamps import clamp_note, clamp_to_receipt
 from portal import lanes
 from portal.models import Tenant
 
@@ -69,7 +70,8 @@ def apply_event(event, client=None):
     if parsed.action == "ignored":
         return _finish(event, Status.IGNORED, "Not an event the portal acts on.")
     tenant = event.tenant
-    when = parsed.timestamp or event.received_at
+    when, clamped = _event_time(event, parsed)
+    clamp = clamp_note("webhook.eventTimestamp", parsed.timestamp, event.received_at) if clamped else ""
     ids = {"jamf_id": parsed.jamf_id, "udid": parsed.udid, "serial_number": parsed.serial_number}
     if not any(ids.values()):
         return _finish(event, Status.IGNORED, "The event names no computer (no jssID, UDID or serial number).")
@@ -78,7 +80,7 @@ def apply_event(event, client=None):
         computer_id, changed = record_check_in(tenant, when, **ids)
         if computer_id is not None:
             error = "" if changed else "A newer check-in is already stored."
-            return _finish(event, Status.PROCESSED, error, computer_id)
+            return _finish(event, Status.PROCESSED, _join(clamp, error), computer_id)
         if not (tenant.has_jamf_api and parsed.jamf_id):
             return _finish(event, Status.IGNORED, "No computer with these identifiers yet; the next pull adds it.")
         # A Mac the portal has not seen yet: fetch it like an inventory event.
@@ -95,14 +97,25 @@ def apply_event(event, client=None):
             return _finish(event, Status.FAILED, "The full record was rejected: %s" % result.rejected[0].reason)
         computer_id = tenant.computers.filter(jamf_id=parsed.jamf_id).values_list("id", flat=True).first()
         note = "" if result.changed_ids else ("Stale: a newer inventory is stored." if result.stale else "Unchanged.")
-        return _finish(event, Status.PROCESSED, note, computer_id)
+        return _finish(event, Status.PROCESSED, _join(*result.notes, note), computer_id)
 
     outcome, computer_id, reason = apply_summary(tenant, parsed.summary, when, jamf_id=parsed.jamf_id)
     if outcome == "rejected":
         return _finish(event, Status.IGNORED, "Summary not applied: %s." % reason)
     note = {"stale": "Stale: a newer inventory is stored.", "unchanged": "Unchanged."}.get(outcome, "")
     note = (note + " Summary fields only: set Jamf Pro API credentials for full records.").strip()
-    return _finish(event, Status.PROCESSED, note, computer_id)
+    return _finish(event, Status.PROCESSED, _join(clamp, note), computer_id)
+
+
+def _event_time(event, parsed):
+    """The event's time: its eventTimestamp, but never further ahead of its receipt than the allowed skew."""
+    if parsed.timestamp is None:
+        return event.received_at, False
+    return clamp_to_receipt(parsed.timestamp, event.received_at)
+
+
+def _join(*notes):
+    return " ".join(note for note in notes if note)
 
 
 def process_event(event_id):
@@ -192,9 +205,8 @@ def _apply_batch(tenant, events):
     else:
         others.extend(event for event, _parsed in fetch)
     if check_ins:
-        results = record_check_ins(
-            tenant, [(parsed.jamf_id, parsed.timestamp or event.received_at) for event, parsed in check_ins]
-        )
+        times = {event.pk: _event_time(event, parsed) for event, parsed in check_ins}
+        results = record_check_ins(tenant, [(parsed.jamf_id, times[event.pk][0]) for event, parsed in check_ins])
         now = timezone.now()
         done = []
         for event, parsed in check_ins:
@@ -202,7 +214,9 @@ def _apply_batch(tenant, events):
                 others.append(event)  # a Mac the portal has not seen yet: the single path fetches it
                 continue
             computer_id, _changed = results[parsed.jamf_id]
-            event.status, event.processed_at, event.computer_id, event.error = Status.PROCESSED, now, computer_id, ""
+            note = clamp_note("webhook.eventTimestamp", parsed.timestamp, event.received_at) \
+                if times[event.pk][1] else ""
+            event.status, event.processed_at, event.computer_id, event.error = Status.PROCESSED, now, computer_id, note
             done.append(event)
         InventoryEvent.objects.bulk_update(done, ["status", "processed_at", "computer", "error"], batch_size=500)
         statuses.extend(Status.PROCESSED for _ in done)

@@ -324,6 +324,9 @@ if not PRODUCTION and not _under_tests and "PORTAL_CLOUD_OVERRIDES" not in os.en
 
 # Portal knobs.
 IMPORT_BATCH_SIZE = int(os.environ.get("IMPORT_BATCH_SIZE", "500"))
+# A check-in or report date further than this many seconds ahead of its receipt is stored as the time of
+# receipt (devices/timestamps.py): a Mac's clock or a forged body must not pin its last check-in in the future.
+JAMF_CLOCK_SKEW_SECONDS = int(os.environ.get("JAMF_CLOCK_SKEW_SECONDS", "300"))
 # Stored Jamf webhook bodies and pull summaries are deleted after this many days (pending ones never).
 INVENTORY_EVENT_RETENTION_DAYS = int(os.environ.get("INVENTORY_EVENT_RETENTION_DAYS", "14"))
 

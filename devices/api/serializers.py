@@ -264,4 +264,8 @@ class UploadResultSerializer(serializers.Serializer):
     event = serializers.IntegerField(help_text="The InventoryEvent that stores the body.")
     summary = UploadSummarySerializer()
     input_error = serializers.CharField(allow_blank=True, help_text="Where unreadable input stopped the import.")
+    notes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Report or check-in dates ahead of the upload's receipt, stored as the time of receipt.",
+    )
     results = UploadOutcomeSerializer(many=True)

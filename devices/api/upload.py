@@ -73,6 +73,7 @@ def handle_upload(request, tenant):
     result = import_records(
         tenant, iter_records(io.BytesIO(body)), batch_size=settings.IMPORT_BATCH_SIZE, keep_outcomes=True,
         source="upload",  # the changed Macs are announced (devices.signals); compliance evaluates and reports them
+        received_at=event.received_at,
     )
     results = [
         {"index": index, "jamf_id": jamf_id, "outcome": outcome, "reason": reason}
@@ -89,6 +90,7 @@ def handle_upload(request, tenant):
     if result.input_error:
         errors.append("input stopped %s" % result.input_error)
     errors.extend("record %d: %s" % (r.index, r.reason) for r in result.rejected[:50])
+    errors.extend(result.notes[:50])
     if result.rejected and not (result.created or result.updated or result.unchanged or result.stale):
         final = InventoryEvent.Status.REJECTED
     else:
@@ -101,6 +103,7 @@ def handle_upload(request, tenant):
             "event": event.pk,
             "summary": result.summary(),
             "input_error": result.input_error,
+            "notes": result.notes,
             "results": results,
         },
         status=status.HTTP_200_OK,
