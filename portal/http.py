@@ -14,6 +14,11 @@ from email.utils import parsedate_to_datetime
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
+
+from portal import outbound
 
 
 def ca_bundle():
@@ -38,18 +43,105 @@ def parse_retry_after(value):
     return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
+class OutboundRefusedError(NewConnectionError):
+    """urllib3's face of :class:`portal.outbound.OutboundRefused` (requests raises it as a ConnectionError)."""
+
+    def __init__(self, conn, refused):
+        super().__init__(conn, str(refused))
+        self.refused = refused
+
+
+def outbound_refusal(exc):
+    """The :class:`portal.outbound.OutboundRefused` behind a requests exception, or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OutboundRefusedError):
+            return exc.refused
+        reason = getattr(exc, "reason", None)
+        inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+        exc = reason if isinstance(reason, BaseException) else inner or exc.__cause__ or exc.__context__
+    return None
+
+
+class _GuardedConnectionMixin:
+    """Connect only to addresses ``portal.outbound`` allows for the URL's host.
+
+    The name is resolved and checked before connecting (so nothing is sent to a refused address), then
+    the address the socket is actually connected to is checked again (the name may resolve differently
+    the second time), before TLS or any request byte.
+    """
+
+    def _new_conn(self):
+        host = self._dns_host
+        try:
+            outbound.check_host(host, self.port)
+        except outbound.OutboundRefused as refused:
+            raise OutboundRefusedError(self, refused) from None
+        except OSError:
+            pass  # an unresolvable name fails in the connect below, as usual
+        sock = super()._new_conn()
+        try:
+            address = sock.getpeername()[0]
+        except OSError as exc:
+            sock.close()
+            raise NewConnectionError(self, "Failed to establish a new connection: %s" % exc) from exc
+        reason = outbound.refusal(host, address)
+        if reason:
+            sock.close()
+            raise OutboundRefusedError(self, outbound.OutboundRefused(host, reason))
+        return sock
+
+
+class GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = GuardedHTTPConnection
+
+
+class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = GuardedHTTPSConnection
+
+
+class GuardedAdapter(HTTPAdapter):
+    """An adapter whose connections are checked by ``portal.outbound`` (for URLs tenant admins set)."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool,
+        }
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        # Through a proxy, the proxy would resolve and reach the tenant's host, out of the guard's sight.
+        raise requests.exceptions.InvalidProxyURL(
+            "Tenant-set URLs are not fetched through a proxy (the outbound address check needs the direct "
+            "connection); unset HTTPS_PROXY for the portal or allow-list the proxy's host."
+        )
+
+
 class VerifyingSession(requests.Session):
     """A keep-alive session that passes ``verify`` and a default timeout on every request.
 
     Retries are the caller's (they must honour Retry-After and know what is safe to repeat), so
-    the adapter never retries on its own.
+    the adapter never retries on its own. ``guard_outbound`` (for URLs a tenant admin sets, such as
+    the Jamf Pro URL) connects only to addresses ``portal.outbound`` allows.
     """
 
-    def __init__(self, verify, timeout, *, pool_connections=1, pool_maxsize=10, pool_block=False):
+    def __init__(self, verify, timeout, *, pool_connections=1, pool_maxsize=10, pool_block=False,
+                 guard_outbound=False):
         super().__init__()
         self.portal_verify = verify
         self.portal_timeout = timeout
-        adapter = HTTPAdapter(
+        if guard_outbound:
+            self.trust_env = False  # no proxy from the environment: the guard needs the direct connection
+        adapter = (GuardedAdapter if guard_outbound else HTTPAdapter)(
             pool_connections=pool_connections, pool_maxsize=pool_maxsize, pool_block=pool_block, max_retries=0
         )
         self.mount("https://", adapter)

@@ -14,6 +14,7 @@ from knox.models import AuthToken
 
 from portal import audit_context
 from portal.fields import EncryptedTextField
+from portal.outbound import validate_outbound_url
 from portal.tenancy import ROLE_CHOICES, VIEWER, scoped_queryset
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -183,7 +184,9 @@ class Tenant(models.Model):
         help_text=_("A jamfselfservice:// link to the policy that registers the Mac with Entra ID."),
     )
     support_contact = models.CharField(max_length=200, blank=True, help_text=_("Shown to end users."))
-    logo_url = models.URLField(_("logo URL"), blank=True, validators=[validate_https_url], max_length=500)
+    logo_url = models.URLField(
+        _("logo URL"), blank=True, validators=[validate_https_url, validate_outbound_url], max_length=500
+    )
 
     # Rules
     unresponsive_after_hours = models.PositiveIntegerField(
@@ -208,7 +211,10 @@ class Tenant(models.Model):
     )
 
     # Jamf Pro
-    jamf_url = models.URLField(_("Jamf Pro URL"), blank=True, validators=[validate_https_url], max_length=500)
+    jamf_url = models.URLField(
+        _("Jamf Pro URL"), blank=True, validators=[validate_https_url, validate_outbound_url], max_length=500,
+        help_text=_("Must resolve to a public address, unless the MSP allow-lists the host (on-premises Jamf Pro)."),
+    )
     jamf_client_id = models.CharField(_("Jamf Pro API client ID"), max_length=200, blank=True)
     jamf_client_secret = EncryptedTextField(_("Jamf Pro API client secret"), blank=True, default="")
     jamf_api_version = models.CharField(

@@ -305,6 +305,10 @@ LOGGING = {
 # environment override a Session's own `verify`.
 PORTAL_CLOUD_OVERRIDES = json.loads(os.environ.get("PORTAL_CLOUD_OVERRIDES") or "{}")
 PORTAL_CA_BUNDLE = os.environ.get("PORTAL_CA_BUNDLE", "")
+# URLs tenant admins set (Jamf Pro URL, logo) must resolve to public addresses (portal/outbound.py), except on
+# these hosts: comma-separated names (jamf.corp.example), "*.corp.example", IP addresses or networks
+# (10.20.0.0/16). For an on-premises Jamf Pro. Link-local and cloud metadata addresses stay refused.
+PORTAL_OUTBOUND_ALLOWED_HOSTS = env_list("PORTAL_OUTBOUND_ALLOWED_HOSTS", [])
 # The demo's simulator (`make demo` sets it; demo_data points the demo tenants' Jamf Pro URL at it).
 DEMO_SIMULATOR_URL = os.environ.get("DEMO_SIMULATOR_URL", "")
 # While `make demo` runs, it leaves these settings (and PORTAL_BASE_URL) in var/demo-environment.json so that
@@ -319,6 +323,7 @@ if not PRODUCTION and not _under_tests and "PORTAL_CLOUD_OVERRIDES" not in os.en
         if "PORTAL_BASE_URL" not in os.environ:
             PORTAL_BASE_URL = _demo.get("PORTAL_BASE_URL", PORTAL_BASE_URL).rstrip("/")
         DEMO_SIMULATOR_URL = DEMO_SIMULATOR_URL or _demo.get("DEMO_SIMULATOR_URL", "")
+        PORTAL_OUTBOUND_ALLOWED_HOSTS = _demo.get("PORTAL_OUTBOUND_ALLOWED_HOSTS", "").split(",")
     except (OSError, ValueError, KeyError):
         pass
 

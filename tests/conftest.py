@@ -75,6 +75,8 @@ def simulator(simulator_server, settings):
     overrides = {"login": base, "graph": base + "/graph"}
     settings.PORTAL_CLOUD_OVERRIDES = {cloud: dict(overrides) for cloud in ("global", "usgov", "usgov_dod", "china")}
     settings.PORTAL_CA_BUNDLE = str(sim.ca_path)
+    # The simulated Jamf Pro is on loopback: allow-listed as an operator allows an on-premises one.
+    settings.PORTAL_OUTBOUND_ALLOWED_HOSTS = [sim.host]
     from compliance.intune.client import clear_caches
 
     clear_caches()  # msal apps, tokens and discovery results of earlier tests belong to a reset simulator

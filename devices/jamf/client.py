@@ -16,7 +16,7 @@ import urllib.parse
 
 import requests
 
-from portal.http import VerifyingSession, ca_bundle, parse_retry_after
+from portal.http import VerifyingSession, ca_bundle, outbound_refusal, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,8 @@ class JamfAuthError(JamfError):
 
 def _session(verify, timeout):
     """One keep-alive session, at most MAX_CONNECTIONS connections (Jamf's limit for integrators)."""
-    session = VerifyingSession(verify, timeout, pool_maxsize=MAX_CONNECTIONS, pool_block=True)
+    # The Jamf Pro URL is set by tenant admins: connect only to public (or operator allow-listed) addresses.
+    session = VerifyingSession(verify, timeout, pool_maxsize=MAX_CONNECTIONS, pool_block=True, guard_outbound=True)
     session.headers["User-Agent"] = "mac-compliance-portal"
     session.headers["Accept"] = "application/json"
     return session
@@ -178,9 +179,19 @@ class JamfClient:
             try:
                 response = self.session.request(method, url, headers=headers, **kwargs)
             except requests.RequestException as exc:
+                refused = outbound_refusal(exc)
+                if refused is not None:
+                    logger.warning("Jamf Pro %s %s refused: %s", method, path, refused)
+                    raise JamfError("The Jamf Pro URL's host %s resolves to %s." % (refused.host, refused.reason)) \
+                        from None
                 if attempt >= self.max_retries:
-                    raise JamfError("Jamf Pro at %s did not answer: %s" % (self.base_url, exc.__class__.__name__)) \
-                        from exc
+                    # Tenant admins see one message for every connection-level failure (refused, timed out,
+                    # TLS): which one it was would tell open ports from closed ones. The log has it.
+                    logger.warning("Jamf Pro at %s did not answer %s %s: %r", self.base_url, method, path, exc)
+                    raise JamfError(
+                        "Jamf Pro at %s could not be reached over HTTPS (no connection, a timeout or a TLS "
+                        "failure; the portal's log has the details)." % self.base_url
+                    ) from None
                 delay = _retry_after(None, attempt)
                 logger.info("Jamf Pro %s %s failed (%s); retrying in %.1fs", method, path,
                             exc.__class__.__name__, delay)

@@ -76,7 +76,11 @@ def simulator_env(port):
     base = simulator_url(port)
     overrides = {cloud: {"login": base, "graph": base + "/graph"} for cloud in ("global", "usgov", "usgov_dod",
                                                                              "china")}
-    return {"PORTAL_CLOUD_OVERRIDES": json.dumps(overrides), "PORTAL_CA_BUNDLE": str(SIMULATOR_DIR / "ca.pem")}
+    return {
+        "PORTAL_CLOUD_OVERRIDES": json.dumps(overrides), "PORTAL_CA_BUNDLE": str(SIMULATOR_DIR / "ca.pem"),
+        # The demo tenants' Jamf Pro is the simulator on loopback: allow-listed like an on-premises one.
+        "PORTAL_OUTBOUND_ALLOWED_HOSTS": SIMULATOR_HOST,
+    }
 
 
 def portal_base_url(host, port):
