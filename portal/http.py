@@ -121,8 +121,8 @@ class GuardedAdapter(HTTPAdapter):
     def proxy_manager_for(self, proxy, **proxy_kwargs):
         # Through a proxy, the proxy would resolve and reach the tenant's host, out of the guard's sight.
         raise requests.exceptions.InvalidProxyURL(
-            "Tenant-set URLs are not fetched through a proxy (the outbound address check needs the direct "
-            "connection); unset HTTPS_PROXY for the portal or allow-list the proxy's host."
+            "Tenant-set URLs are not fetched through a proxy: the outbound address check needs the direct "
+            "connection."
         )
 
 
