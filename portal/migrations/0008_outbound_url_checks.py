@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0006_audit_trail'),
+        ('portal', '0007_partner_application'),
     ]
 
     operations = [
