@@ -138,6 +138,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "signin",
 ]
 
 MIDDLEWARE = [
@@ -151,6 +153,14 @@ MIDDLEWARE = [
     "portal.audit_context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: turns a lockout flagged during authenticate() into the lockout answer.
+    "axes.middleware.AxesMiddleware",
+]
+
+# AxesBackend first: it refuses a locked-out username/address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -481,10 +491,6 @@ INTUNE_STATUS_POLL_MAX_WAIT = float(os.environ.get("INTUNE_STATUS_POLL_MAX_WAIT"
 INTUNE_HISTORY_DAYS = int(os.environ.get("INTUNE_HISTORY_DAYS", "180"))  # older superseded/completed rows go
 SYNC_RUN_HISTORY_DAYS = int(os.environ.get("SYNC_RUN_HISTORY_DAYS", "30"))
 
-# Admin login throttling (portal/login_throttle.py): failures per address and per username.
-ADMIN_LOGIN_MAX_FAILURES = int(os.environ.get("ADMIN_LOGIN_MAX_FAILURES", "10"))
-ADMIN_LOGIN_WINDOW = int(os.environ.get("ADMIN_LOGIN_WINDOW", "900"))
-
 # Audit trail (portal/audit.py, django-auditlog): who changed what, from which address; secrets only as
 # "set" / "rotated". Entries older than AUDIT_RETENTION_DAYS are deleted daily (0 keeps them for ever).
 AUDITLOG_LOGENTRY_MODEL = "portal.AuditEvent"
@@ -493,3 +499,24 @@ AUDITLOG_LOGENTRY_MODEL = "portal.AuditEvent"
 MIGRATION_MODULES = {"auditlog": None}
 AUDITLOG_STORE_JSON_CHANGES = True
 AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "730"))
+
+# Sign-in lockouts (django-axes, signin/lockout.py, docs/security.md). Failed password sign-ins are counted
+# in the database (shared by every worker and server) per username and client address together, and per
+# address alone with a higher limit; a locked combination is refused, with the right password too, until
+# LOGIN_COOLOFF_MINUTES after its last failure. The client address is portal.client_address.client_ip's
+# (PORTAL_TRUSTED_PROXIES above): never an X-Forwarded-For entry that no declared proxy wrote.
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "50"))
+LOGIN_COOLOFF_MINUTES = float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15"))
+if min(LOGIN_FAILURE_LIMIT, LOGIN_ADDRESS_FAILURE_LIMIT, LOGIN_COOLOFF_MINUTES) <= 0:
+    raise ImproperlyConfigured(
+        "LOGIN_FAILURE_LIMIT, LOGIN_ADDRESS_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be above 0."
+    )
+AXES_HANDLER = "signin.lockout.LockoutHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_FAILURE_LIMIT = "signin.lockout.failure_limit"  # the handler scales the address-only count to its own limit
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_CLIENT_IP_CALLABLE = "portal.client_address.client_ip"
+AXES_RESET_ON_SUCCESS = False  # the handler clears only the signed-in user's failures from that address
+AXES_LOCKOUT_TEMPLATE = "signin/lockout.html"
+AXES_VERBOSE = False

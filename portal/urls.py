@@ -9,7 +9,6 @@ from django.views.generic import RedirectView, TemplateView
 from compliance.views import consent_callback
 from devices import webhooks
 from portal import dashboard, landing
-from portal.login_throttle import throttled_login
 
 
 class FaviconRedirect(RedirectView):
@@ -31,7 +30,6 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="portal/home.html"), name="home"),
     path("favicon.ico", FaviconRedirect.as_view()),
     # The admin index is the tenant dashboard (portal/dashboard.py); the rest of the admin is Django's.
-    path("admin/login/", throttled_login, name="admin-login-throttled"),
     path("admin/", admin.site.admin_view(dashboard.admin_index), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
