@@ -139,7 +139,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
-    "signin",
+    "signin",  # before allauth: its templates replace allauth's; its provider is Sign in with Microsoft
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.mfa",
 ]
 
 MIDDLEWARE = [
@@ -153,6 +157,8 @@ MIDDLEWARE = [
     "portal.audit_context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "signin.middleware.RequireMFAMiddleware",
     # Last, as axes asks: turns a lockout flagged during authenticate() into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -160,7 +166,7 @@ MIDDLEWARE = [
 # AxesBackend first: it refuses a locked-out username/address before any password is checked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "signin.backends.PasswordBackend",  # allauth's; refuses MSP staff passwords if PORTAL_STAFF_PASSWORD_LOGIN is off
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -230,7 +236,8 @@ STORAGES = {
     },
 }
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/admin/"
 FORMS_URLFIELD_ASSUME_HTTPS = True
 
 # Cache: Redis when REDIS_URL is set (shared by every web server and worker), else local memory, which each
@@ -520,3 +527,62 @@ AXES_CLIENT_IP_CALLABLE = "portal.client_address.client_ip"
 AXES_RESET_ON_SUCCESS = False  # the handler clears only the signed-in user's failures from that address
 AXES_LOCKOUT_TEMPLATE = "signin/lockout.html"
 AXES_VERBOSE = False
+
+# Staff sign-in with django-allauth (signin/, docs/security.md): one sign-in page at /accounts/login/ (the
+# admin's and the browsable API's login lead there), username and password or Sign in with Microsoft. Nobody
+# signs up: MSP staff create accounts in the admin. Wrong passwords are axes' to count (in the database, for
+# every worker): allauth's per-process login limits are off for them (signin/adapters.py); its "login_failed"
+# limit still guards MFA codes.
+ACCOUNT_ADAPTER = "signin.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "signin.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_RATE_LIMITS = {"login": False}
+ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
+ACCOUNT_SESSION_REMEMBER = False
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = float(os.environ.get("PORTAL_SSO_TIMEOUT", "10"))
+# Sign in with Microsoft (OpenID Connect) against the MSP's own Entra tenant: on when all three are set.
+# PORTAL_SSO_AUTHORITY is Entra's login host (the simulator's /oidc in the demo and tests).
+PORTAL_SSO_TENANT_ID = os.environ.get("PORTAL_SSO_TENANT_ID", "").strip().lower()
+PORTAL_SSO_CLIENT_ID = os.environ.get("PORTAL_SSO_CLIENT_ID", "").strip()
+PORTAL_SSO_CLIENT_SECRET = os.environ.get("PORTAL_SSO_CLIENT_SECRET", "").strip()
+PORTAL_SSO_AUTHORITY = os.environ.get("PORTAL_SSO_AUTHORITY", "https://login.microsoftonline.com").rstrip("/")
+# MFA (allauth.mfa): TOTP, recovery codes and security keys / passkeys (WebAuthn) as a second factor after the
+# password. PORTAL_REQUIRE_MFA (on in production, off in development and the demo unless set) makes MSP staff
+# who signed in with a password set one up before anything else (signin/middleware.py); Microsoft sign-ins
+# leave MFA to Entra (Conditional Access). API tokens are not affected.
+PORTAL_REQUIRE_MFA = env_bool("PORTAL_REQUIRE_MFA", PRODUCTION)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_TOTP_ISSUER = os.environ.get("PORTAL_MFA_ISSUER", "Mac compliance portal")
+MFA_PASSKEY_LOGIN_ENABLED = False
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not PRODUCTION  # http://127.0.0.1 in development
+# Off: MSP staff (superusers) cannot sign in with a password at all, only with Microsoft.
+PORTAL_STAFF_PASSWORD_LOGIN = env_bool("PORTAL_STAFF_PASSWORD_LOGIN", True)
+
+
+def sso_providers(tenant_id, client_id, client_secret, authority):
+    """allauth's SOCIALACCOUNT_PROVIDERS for Sign in with Microsoft (empty when not configured)."""
+    if not (tenant_id and client_id and client_secret):
+        return {}
+    app = {
+        "name": "Microsoft",
+        "client_id": client_id,
+        "secret": client_secret,
+        "settings": {"server_url": "%s/%s/v2.0" % (authority, tenant_id), "token_auth_method": "client_secret_post"},
+    }
+    return {"entra": {"APPS": [app], "OAUTH_PKCE_ENABLED": True}}
+
+
+SOCIALACCOUNT_PROVIDERS = sso_providers(
+    PORTAL_SSO_TENANT_ID, PORTAL_SSO_CLIENT_ID, PORTAL_SSO_CLIENT_SECRET, PORTAL_SSO_AUTHORITY
+)
+if not PORTAL_STAFF_PASSWORD_LOGIN and not SOCIALACCOUNT_PROVIDERS:
+    raise ImproperlyConfigured(
+        "PORTAL_STAFF_PASSWORD_LOGIN is off but Sign in with Microsoft is not configured (PORTAL_SSO_TENANT_ID, "
+        "PORTAL_SSO_CLIENT_ID, PORTAL_SSO_CLIENT_SECRET): MSP staff could not sign in."
+    )

@@ -9,6 +9,7 @@ from django.views.generic import RedirectView, TemplateView
 from compliance.views import consent_callback
 from devices import webhooks
 from portal import dashboard, landing
+from signin import views as signin_views
 
 
 class FaviconRedirect(RedirectView):
@@ -29,6 +30,9 @@ urlpatterns = [
     # A home at / (the admin's "View site" leads here) and the icon browsers ask for at /favicon.ico.
     path("", TemplateView.as_view(template_name="portal/home.html"), name="home"),
     path("favicon.ico", FaviconRedirect.as_view()),
+    # One sign-in flow (signin/, allauth): the admin's login leads to it, so nothing gets around MFA.
+    path("admin/login/", signin_views.admin_login, name="admin-login"),
+    path("accounts/", include("allauth.urls")),
     # The admin index is the tenant dashboard (portal/dashboard.py); the rest of the admin is Django's.
     path("admin/", admin.site.admin_view(dashboard.admin_index), name="admin-dashboard"),
     path("admin/", admin.site.urls),
@@ -37,7 +41,7 @@ urlpatterns = [
     path("consent/callback/", consent_callback, name="entra-consent-callback"),
     # REST API (portal/api/urls.py): /api/v1/..., /api/schema/, /api/docs/; session login for the browsable API.
     path("api/", include("portal.api.urls")),
-    path("api/auth/", include("rest_framework.urls")),
+    path("api/auth/", include("signin.api_urls")),
     # Jamf Pro webhooks, one URL per tenant (devices/webhooks.py).
     path("hooks/jamf/<slug:slug>/", webhooks.jamf_webhook, name="jamf-webhook"),
     path("hooks/jamf/<slug:slug>", webhooks.jamf_webhook),  # a POST is never redirected to add the slash

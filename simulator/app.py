@@ -1,4 +1,4 @@
-"""Build the simulator with every service that exists (Microsoft, Jamf Pro)."""
+"""Build the simulator with every service that exists (Microsoft, Jamf Pro, Entra sign-in)."""
 
 from simulator.core import Simulator
 
@@ -7,7 +7,7 @@ SERVICE_FACTORIES = []  # callables returning a service; each service module reg
 
 def _load_services():
     # Import the service modules so they register their factories; a missing one is skipped.
-    for module in ("simulator.microsoft", "simulator.jamf"):
+    for module in ("simulator.microsoft", "simulator.jamf", "simulator.oidc"):
         try:
             __import__(module)
         except ModuleNotFoundError as exc:

@@ -167,7 +167,7 @@ def test_a_user_without_tenants_gets_an_empty_dashboard(client, db):
 
 def test_anonymous_is_sent_to_the_login(client, db):
     response = client.get("/admin/")
-    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")  # then /accounts/login/
 
 
 def fleet_links(tenant):

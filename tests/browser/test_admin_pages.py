@@ -41,10 +41,10 @@ DASHBOARD_JS = """
 
 
 def log_in(page, base_url, username, next_path):
-    page.goto("%s/admin/login/?next=%s" % (base_url, next_path))
-    page.fill("#id_username", username)
+    page.goto("%s/admin/login/?next=%s" % (base_url, next_path))  # leads to the sign-in page (signin/)
+    page.fill("#id_login", username)
     page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    page.get_by_role("button", name="Sign In").click()
     page.wait_for_load_state("load")
 
 

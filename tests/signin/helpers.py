@@ -3,8 +3,8 @@
 PASSWORD = "pw-for-tests-1"  # tests/factories.py
 PAGES = {
     # page name: (URL, username field)
-    "admin": ("/admin/login/?next=/admin/", "username"),
-    "api": ("/api/auth/login/?next=/api/v1/", "username"),
+    "account": ("/accounts/login/?next=/admin/", "login"),  # where /admin/login/ leads
+    "api": ("/api/auth/login/?next=/api/v1/", "login"),  # the browsable API's: the same allauth view
 }
 
 

@@ -99,13 +99,13 @@ def server(tmp_path_factory):
 
 
 def _attempt(base, page, password):
-    """One sign-in as a browser does it: fetch the form (CSRF cookie and token), post it back."""
+    """One sign-in as a browser does it: open the page (CSRF cookie and token), post the form it shows."""
     session = requests.Session()
     form = session.get(base + page, timeout=30)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
     answer = session.post(
-        base + page,
-        data={"csrfmiddlewaretoken": token, "username": "msp", "password": password},
+        form.url,  # where the page led (the admin's login leads to /accounts/login/)
+        data={"csrfmiddlewaretoken": token, "login": "msp", "password": password},
         allow_redirects=False,
         timeout=30,
     )
@@ -118,7 +118,7 @@ def test_lockout_holds_across_two_gunicorn_workers(server):
 
     def guess(count):
         for i in range(count):
-            answers.append(_attempt(base, "/admin/login/", "wrong-%d" % i)[0])
+            answers.append(_attempt(base, "/accounts/login/", "wrong-%d" % i)[0])
 
     threads = [threading.Thread(target=guess, args=(15,)) for _ in range(2)]
     for thread in threads:
@@ -130,7 +130,7 @@ def test_lockout_holds_across_two_gunicorn_workers(server):
     # both pass the check before either is counted, so one more at most (workers - 1).
     assert answers.count(200) <= LIMIT + 1, answers
     # The right password is refused on both login pages, whichever worker answers.
-    for page in ("/admin/login/", "/api/auth/login/"):
+    for page in ("/admin/login/", "/api/auth/login/"):  # the admin's leads to /accounts/login/
         status, session = _attempt(base, page, PASSWORD)
         assert status == 429
         assert session.get(base + "/admin/", allow_redirects=False, timeout=30).status_code == 302

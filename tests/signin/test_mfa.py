@@ -1,0 +1,122 @@
+"""MFA (allauth.mfa) for password sign-ins, required for MSP staff when PORTAL_REQUIRE_MFA is on."""
+
+import re
+
+import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
+from knox.models import AuthToken
+
+from tests.signin.helpers import PASSWORD, sign_in, signed_in
+from tests.signin.sso import TENANT, sign_in_with_microsoft
+from tests.signin.totp import totp
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _require_mfa(settings):
+    settings.PORTAL_REQUIRE_MFA = True
+    # One period either side, so a test can use the next period's code rather than wait for it
+    # (a TOTP code is accepted once only).
+    settings.MFA_TOTP_TOLERANCE = 1
+
+
+def enrol_totp(client):
+    """Set up TOTP from the page staff are sent to; returns the secret.
+
+    allauth asks for the password once more before MFA changes (MFA_REAUTHENTICATION_REQUIRED).
+    """
+    page = client.get("/accounts/2fa/totp/activate/")
+    assert page.status_code == 302 and page["Location"].startswith("/accounts/reauthenticate/")
+    assert client.post(page["Location"], {"password": PASSWORD}).status_code == 302
+    page = client.get("/accounts/2fa/totp/activate/")
+    assert page.status_code == 200
+    secret = client.session[SECRET_SESSION_KEY]
+    assert secret in page.content.decode()  # shown for typing into an app, beside the QR code
+    done = client.post("/accounts/2fa/totp/activate/", {"code": totp(secret)})
+    assert done.status_code == 302, done.content.decode()[:2000]
+    return secret
+
+
+def test_staff_without_mfa_are_walked_through_setup_at_first_sign_in(client, msp_user):
+    assert sign_in(client, "account", "msp", PASSWORD).status_code == 302
+    admin = client.get("/admin/")
+    assert admin.status_code == 302 and admin["Location"] == "/accounts/2fa/totp/activate/?next=%2Fadmin%2F"
+    assert client.get("/admin/tenancy/tenant/").status_code == 302  # every page, not only the index
+    assert client.get("/api/v1/tenants/", HTTP_ACCEPT="application/json").status_code == 403
+    enrol_totp(client)
+    assert Authenticator.objects.filter(user=msp_user, type=Authenticator.Type.TOTP).exists()
+    assert Authenticator.objects.filter(user=msp_user, type=Authenticator.Type.RECOVERY_CODES).exists()
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_password_then_a_code(client, msp_user):
+    sign_in(client, "account", "msp", PASSWORD)
+    secret = enrol_totp(client)
+    client.logout()
+    answer = sign_in(client, "account", "msp", PASSWORD)
+    assert answer.status_code == 302 and answer["Location"] == "/accounts/2fa/authenticate/"
+    assert not signed_in(client)
+    assert client.get("/admin/").status_code == 302
+    wrong = client.post("/accounts/2fa/authenticate/", {"code": "000000" if totp(secret, 1) != "000000" else "111111"})
+    assert wrong.status_code == 200 and not signed_in(client)
+    assert client.post("/accounts/2fa/authenticate/", {"code": totp(secret, 1)}).status_code == 302
+    assert signed_in(client) and client.get("/admin/").status_code == 200
+
+
+def test_a_recovery_code_works_once(client, msp_user):
+    sign_in(client, "account", "msp", PASSWORD)
+    enrol_totp(client)
+    codes = Authenticator.objects.get(user=msp_user, type=Authenticator.Type.RECOVERY_CODES).wrap().get_unused_codes()
+    client.logout()
+    sign_in(client, "account", "msp", PASSWORD)
+    assert client.post("/accounts/2fa/authenticate/", {"code": codes[0]}).status_code == 302
+    assert signed_in(client)
+    client.logout()
+    sign_in(client, "account", "msp", PASSWORD)
+    assert client.post("/accounts/2fa/authenticate/", {"code": codes[0]}).status_code == 200
+    assert not signed_in(client)
+
+
+def test_the_admin_login_leads_to_the_same_flow(client, msp_user):
+    answer = client.get("/admin/login/?next=/admin/devices/computer/")
+    assert answer.status_code == 302
+    assert answer["Location"] == "/accounts/login/?next=%2Fadmin%2Fdevices%2Fcomputer%2F"
+    # An offsite next is dropped.
+    assert client.get("/admin/login/?next=https://evil.example/")["Location"] == "/accounts/login/?next=%2Fadmin%2F"
+    # A password posted to the admin's old form signs nobody in.
+    assert client.post("/admin/login/", {"username": "msp", "password": PASSWORD}).status_code == 302
+    assert not signed_in(client)
+
+
+def test_api_tokens_are_not_affected(client, msp_user):
+    _, token = AuthToken.objects.create(msp_user)
+    answer = client.get("/api/v1/tenants/", HTTP_AUTHORIZATION="Token " + token)
+    assert answer.status_code == 200
+
+
+def test_customer_admins_are_not_forced(client, admin_a):
+    assert sign_in(client, "account", admin_a.username, PASSWORD).status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
+def test_microsoft_sign_ins_leave_mfa_to_entra(client, simulator, entra, msp_user):
+    msp_user.email = "msp@msp.example"
+    msp_user.save()
+    entra.register_user(TENANT, "msp@msp.example")
+    assert sign_in_with_microsoft(client, simulator, "msp@msp.example").status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
+def test_off_in_development_unless_turned_on(client, msp_user, settings):
+    settings.PORTAL_REQUIRE_MFA = False
+    assert sign_in(client, "account", "msp", PASSWORD).status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
+def test_the_setup_page_shows_a_qr_code(client, msp_user):
+    sign_in(client, "account", "msp", PASSWORD)
+    client.post("/accounts/reauthenticate/", {"password": PASSWORD})
+    page = client.get("/accounts/2fa/totp/activate/").content.decode()
+    assert re.search(r'src="data:image/svg\+xml;base64,', page)
