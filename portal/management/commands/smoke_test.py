@@ -46,7 +46,10 @@ class Command(BaseCommand):
         self.failures = 0
 
         self.step("health", "/healthz", lambda r: r.status_code == 200 and r.text.strip() == "ok")
-        login = self.step("admin sign-in page", "/admin/login/", lambda r: r.status_code == 200 and "<form" in r.text)
+        # The sign-in page (allauth's; /admin/login/ redirects there), with the stylesheets it links.
+        login = self.step(
+            "admin sign-in page", "/accounts/login/", lambda r: r.status_code == 200 and "<form" in r.text
+        )
         if login is not None:
             sheets = [a or b for a, b in STYLESHEET_RE.findall(login.text)]
             if not sheets:
