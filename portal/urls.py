@@ -32,6 +32,7 @@ urlpatterns = [
     path("favicon.ico", FaviconRedirect.as_view()),
     # One sign-in flow (signin/, allauth): the admin's login leads to it, so nothing gets around MFA.
     path("admin/login/", signin_views.admin_login, name="admin-login"),
+    *[path("accounts/%s" % page, signin_views.not_offered) for page in signin_views.NOT_OFFERED],
     path("accounts/", include("allauth.urls")),
     # The admin index is the tenant dashboard (portal/dashboard.py); the rest of the admin is Django's.
     path("admin/", admin.site.admin_view(dashboard.admin_index), name="admin-dashboard"),

@@ -46,6 +46,8 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def pre_social_login(self, request, sociallogin):
         if sociallogin.account.provider != "entra":
             self._refuse(request, _("This sign-in method is not offered."), "unknown provider")
+        if (sociallogin.state or {}).get("process", "login") != "login":
+            self._refuse(request, _("Microsoft accounts are linked by signing in."), "process %r" % sociallogin.state)
         claims = (sociallogin.account.extra_data or {}).get("id_token") or {}
         expected_nonce = (sociallogin.state or {}).get("nonce") or ""
         if not expected_nonce or not secrets.compare_digest(str(claims.get("nonce") or ""), expected_nonce):

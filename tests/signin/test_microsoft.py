@@ -94,3 +94,35 @@ def test_the_sign_in_page_offers_microsoft_only_when_configured(client, db, sett
     assert b'action="/accounts/entra/login/' in client.get("/accounts/login/").content
     settings.SOCIALACCOUNT_PROVIDERS = {}
     assert b"/accounts/entra/login/" not in client.get("/accounts/login/").content
+
+
+def test_people_cannot_change_their_e_mail_address_or_link_accounts_themselves(client, admin_a):
+    # Sign in with Microsoft matches accounts by e-mail address: only MSP staff set it, in the admin.
+    client.force_login(admin_a)
+    for page in ("/accounts/email/", "/accounts/3rdparty/", "/accounts/social/connections/"):
+        assert client.get(page).status_code == 404, page
+        assert client.post(page, {"email": "staff@msp.example", "action_add": ""}).status_code == 404, page
+    admin_a.refresh_from_db()
+    assert admin_a.email != "staff@msp.example"
+
+
+def test_linking_through_the_connect_process_is_refused(client, simulator, entra, staff, admin_a):
+    entra.register_user(TENANT, "alex.wilber@msp.example")
+    client.force_login(admin_a)
+    start = client.post("/accounts/entra/login/", {"process": "connect"})
+    assert start.status_code == 302
+    import urllib.parse
+
+    import requests
+
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(start["Location"]).query))
+    answer = requests.post(
+        start["Location"].split("?")[0],
+        data={**query, "upn": "alex.wilber@msp.example"},
+        verify=str(simulator.ca_path),
+        allow_redirects=False,
+        timeout=30,
+    )
+    back = urllib.parse.urlsplit(answer.headers["Location"])
+    assert client.get(back.path + "?" + back.query).status_code == 403
+    assert not SocialAccount.objects.exists()
