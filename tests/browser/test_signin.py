@@ -95,13 +95,18 @@ def enrol_and_use_totp(browser, base_url):
         page.goto(base_url + "/admin/")
         first_admin = page.url
         # Sign out, and in again: the password, then a code.
-        page.locator("#logout-form button, form[action$='/logout/'] button").first.click()
-        page.wait_for_load_state("load")
+        page.goto(base_url + "/accounts/logout/")
+        shot(page, "logout")
+        with page.expect_navigation():
+            page.locator("#signin-main form button[type=submit]").click()
+        shot(page, "logged-out")
         page.goto(base_url + "/admin/")
         page.fill("#id_login", "msp")
         page.fill("#id_password", PASSWORD)
         page.get_by_role("button", name="Sign In").click()
-        page.wait_for_url(re.compile(r".*/accounts/2fa/authenticate/"))
+        page.wait_for_load_state("load")
+        shot(page, "totp-code")
+        assert "/accounts/2fa/authenticate/" in page.url, page.url
         shot(page, "totp-code")
         page.fill("input[name=code]", totp(secret, 1))  # the next period's code: the first one is used up
         page.get_by_role("button", name="Sign In").click()
