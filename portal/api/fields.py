@@ -1,5 +1,7 @@
 """Related fields that only accept objects of the caller's tenants (anything else is a 400)."""
 
+import re
+
 from rest_framework import serializers
 
 from portal.models import Tenant
@@ -16,6 +18,9 @@ class ScopedRelatedFieldMixin:
     def get_queryset(self):
         queryset = super().get_queryset()
         return queryset.for_user(_request_user(self))
+
+
+SLUG_RE = re.compile(r"[-a-zA-Z0-9_]+")  # Django's slug characters
 
 
 class TenantField(ScopedRelatedFieldMixin, serializers.SlugRelatedField):
@@ -35,6 +40,9 @@ class TenantField(ScopedRelatedFieldMixin, serializers.SlugRelatedField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        if not SLUG_RE.fullmatch(data):
+            # No tenant has such a slug; answer without asking the database (PostgreSQL refuses a NUL byte).
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data.replace("\x00", "\\x00"))
         return super().to_internal_value(data)
 
 

@@ -2,6 +2,7 @@
 
 import datetime
 
+import pytest
 from django.utils import timezone
 
 from portal.models import ClientSecret, Tenant
@@ -103,3 +104,11 @@ def test_api_shows_the_app_choice_and_the_onboarding_state_read_only(api, admin_
     assert response.status_code == 200, response.content
     tenant_a.refresh_from_db()
     assert tenant_a.use_own_app is False and tenant_a.consent_granted_by == "" and tenant_a.intune_partner == {}
+
+
+@pytest.mark.parametrize("slug", ["alp\x00ha", "al pha", "alpha/..", "ålpha"])
+def test_a_tenant_slug_no_tenant_can_have_is_a_400_naming_the_field(api, admin_a, tenant_a, slug):
+    """schemathesis on PostgreSQL: a NUL byte in the tenant slug reached the database and answered 500."""
+    response = api.as_user(admin_a).post("/api/v1/compliance-policies/", {"tenant": slug, "name": "p"}, format="json")
+    assert response.status_code == 400
+    assert "tenant" in response.json()
