@@ -52,7 +52,8 @@ def main():
 
     work = Path(tempfile.mkdtemp(prefix="bench-pull-"))
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="portal.settings", DEBUG="false", LOG_LEVEL="WARNING",
-               PORTAL_VAR_DIR=str(work), PORTAL_CA_BUNDLE=str(work / "sim" / "ca.pem"))
+               PORTAL_VAR_DIR=str(work), PORTAL_CA_BUNDLE=str(work / "sim" / "ca.pem"),
+               PORTAL_OUTBOUND_ALLOWED_HOSTS="127.0.0.1")  # the simulated Jamf Pro is on loopback
     if args.database_url:
         env["DATABASE_URL"] = args.database_url
     fresh_database(env, args.database_url)

@@ -289,7 +289,8 @@ def main():
     sim_proc, base, ca = start_simulator(env, work)
     sim = Sim(base, ca)
     overrides = {c: {"login": base, "graph": base + "/graph"} for c in ("global", "usgov", "usgov_dod", "china")}
-    env.update(PORTAL_CLOUD_OVERRIDES=json.dumps(overrides), PORTAL_CA_BUNDLE=ca)
+    env.update(PORTAL_CLOUD_OVERRIDES=json.dumps(overrides), PORTAL_CA_BUNDLE=ca,
+               PORTAL_OUTBOUND_ALLOWED_HOSTS="127.0.0.1")  # the simulated Jamf Pro is on loopback
     procs = []
     kicker = None
     clusters = []

@@ -55,7 +55,8 @@ class Stack:
             "PORTAL_VAR_DIR": str(self.var_dir), "PORTAL_BASE_URL": self.base_url,
             "DEMO_SIMULATOR_URL": self.simulator_url, "PORTAL_CLOUD_OVERRIDES": json.dumps(overrides),
             "PORTAL_CA_BUNDLE": str(self.var_dir / "simulator" / "ca.pem"), "Q_WORKERS": str(workers),
-            "PYTHONUNBUFFERED": "1",
+            # The simulated Jamf Pro is on loopback: allow-listed as an operator allows an on-premises one.
+            "PORTAL_OUTBOUND_ALLOWED_HOSTS": "127.0.0.1", "PYTHONUNBUFFERED": "1",
         })
         self.env = env
 
