@@ -1,7 +1,10 @@
 """Helpers shared by the benchmark scripts."""
 
+import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,3 +27,40 @@ def loadavg():
     """The machine's 1-, 5- and 15-minute load averages, as text (the benchmarks print it with each figure)."""
     with open("/proc/loadavg") as fh:
         return " ".join(fh.read().split()[:3])
+
+
+def start_simulator(env, work, new_session=False):
+    """Start ``manage.py runsimulator`` on a free port; returns (process, base URL, CA bundle path).
+
+    ``new_session`` puts it in its own process group, for callers that stop whole groups.
+    """
+    log = open(work / "simulator.log", "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "runsimulator", "--port", "0", "--no-seed", "--cert-dir", str(work / "sim")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=new_session,
+    )
+    base = ca = None
+    for line in proc.stdout:
+        match = re.search(r"listening on (https://\S+)", line)
+        if match:
+            base = match.group(1)
+        if line.startswith("CA bundle:"):
+            ca = line.split(":", 1)[1].strip()
+        if base and ca:
+            break
+    if not (base and ca):
+        proc.kill()
+        raise SystemExit("the simulator did not start; see %s" % (work / "simulator.log"))
+    return proc, base, ca
+
+
+def wait_for_port(port, timeout=30, what="nothing"):
+    """Wait until something listens on 127.0.0.1:``port``; exit naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("%s did not start listening on port %d" % (what, port))

@@ -89,17 +89,6 @@ def server_env(var_dir, port, database_url):
     return env
 
 
-def wait_for(port, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("gunicorn did not start listening on port %d" % port)
-
-
 async def one_request(port, request, expected_status, marker):
     """Open a connection, send one GET, read to EOF (gunicorn's sync worker closes it)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -176,7 +165,7 @@ def main():
             env=env,
         )
         try:
-            wait_for(port)
+            common.wait_for_port(port, what="gunicorn")
             results = {name: ([], 0, 0.0) for name, *_ in TARGETS}
             for _, path, status, marker in TARGETS:  # warm up both workers and the tenant cache
                 asyncio.run(load(port, path, status, marker, args.concurrency, 1.0))

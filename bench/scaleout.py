@@ -40,7 +40,6 @@ import concurrent.futures
 import http.client
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -52,7 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database, loadavg  # noqa: E402
+from bench.common import fresh_database, loadavg, start_simulator, wait_for_port  # noqa: E402
 
 SECRET = "bench-secret~0123456789abcdef"
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789abcdef"
@@ -158,26 +157,6 @@ def run(script, env, *args):
     return result.stdout.strip().splitlines()[-1]
 
 
-def start_simulator(env, work):
-    log = open(work / "simulator.log", "w")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "runsimulator", "--port", "0", "--no-seed", "--cert-dir", str(work / "sim")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
-    )
-    base = ca = None
-    for line in proc.stdout:
-        match = re.search(r"listening on (https://\S+)", line)
-        if match:
-            base = match.group(1)
-        if line.startswith("CA bundle:"):
-            ca = line.split(":", 1)[1].strip()
-        if base and ca:
-            break
-    if not (base and ca):
-        raise SystemExit("the simulator did not start; see %s" % (work / "simulator.log"))
-    return proc, base, ca
-
-
 class Sim:
     def __init__(self, base, ca):
         import requests
@@ -219,19 +198,6 @@ def stop(proc, grace=20):
         proc.wait(timeout=30)
     except ProcessLookupError:
         pass
-
-
-def wait_for_port(port, timeout=60):
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("nothing listens on port %d" % port)
 
 
 def send_webhook(port, slug, body):
@@ -286,7 +252,7 @@ def main():
 
     django.setup()
     fresh_database(env, args.database_url)
-    sim_proc, base, ca = start_simulator(env, work)
+    sim_proc, base, ca = start_simulator(env, work, new_session=True)
     sim = Sim(base, ca)
     overrides = {c: {"login": base, "graph": base + "/graph"} for c in ("global", "usgov", "usgov_dod", "china")}
     env.update(PORTAL_CLOUD_OVERRIDES=json.dumps(overrides), PORTAL_CA_BUNDLE=ca,
@@ -313,7 +279,7 @@ def main():
                  "--worker-class", "gthread", "--bind", "127.0.0.1:%d" % port, "--log-level", "warning"],
                 cwd=ROOT, env=env, start_new_session=True))
         for port in ports:
-            wait_for_port(port)
+            wait_for_port(port, timeout=60, what="gunicorn")
         changes = args.tenants * args.macs
         results = []
         for round_no, workers in enumerate(int(w) for w in args.workers.split(",")):

@@ -20,7 +20,6 @@ Prints the figures; docs/benchmarks.md has the recorded ones.
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database, loadavg  # noqa: E402
+from bench.common import fresh_database, loadavg, start_simulator  # noqa: E402
 
 SECRET = "bench-secret~0123456789abcdef"
 CLIENT_ID = "11111111-2222-4333-8444-000000000042"
@@ -112,27 +111,6 @@ out.update(deliver_s=t3 - t2, accepted=accepted, messages=messages, rss_peak=rss
            accepted_rows=ComplianceReport.objects.filter(tenant=tenant, status="accepted").count())
 print("RESULT " + json.dumps(out))
 """
-
-
-def start_simulator(env, work):
-    log = open(work / "simulator.log", "w")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "runsimulator", "--port", "0", "--no-seed", "--cert-dir", str(work / "sim")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
-    )
-    base = ca = None
-    for line in proc.stdout:
-        match = re.search(r"listening on (https://\S+)", line)
-        if match:
-            base = match.group(1)
-        if line.startswith("CA bundle:"):
-            ca = line.split(":", 1)[1].strip()
-        if base and ca:
-            break
-    if not (base and ca):
-        proc.kill()
-        raise SystemExit("the simulator did not start; see %s" % (work / "simulator.log"))
-    return proc, base, ca
 
 
 def session(ca):

@@ -20,7 +20,6 @@ import multiprocessing
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -62,17 +61,6 @@ def bodies(n=500):
 
     now = datetime.datetime.now(datetime.UTC)
     return [json.dumps(webhook_body("ComputerCheckIn", make_record(i + 1, SLUG), now)).encode() for i in range(n)]
-
-
-def wait_for_port(port, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not start on port %d" % port)
 
 
 def send(port, body):
@@ -162,7 +150,7 @@ def main():
         cwd=ROOT, env=env, start_new_session=True,
     )
     try:
-        wait_for_port(args.port)
+        common.wait_for_port(args.port, what="gunicorn")
         for body in payloads[:20]:  # warm-up: connections, imports (not counted)
             send(args.port, body)
         before = count_events(env)
