@@ -67,6 +67,7 @@ tenants, n, secret, webhook_secret = json.loads(sys.argv[1]), int(sys.argv[2]), 
 now = timezone.now()
 for slug, info in tenants.items():
     tenant = Tenant.objects.create(name=slug, slug=slug, entra_tenant=info["name"], client_id=info["client_id"],
+                                   use_own_app=True,  # its own app and secret, not the partner application
                                    entra_tenant_id=info["id"], webhook_secret=webhook_secret)
     ClientSecret.objects.create(tenant=tenant, value=secret, expires_at=now + datetime.timedelta(days=90))
     Tenant.objects.filter(pk=tenant.pk).update(intune_enabled=True)  # the simulator is provisioned-agnostic

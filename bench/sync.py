@@ -44,7 +44,7 @@ from devices.models import Computer, UserAccount
 from portal.models import ClientSecret, Tenant
 
 n, tenant_guid, secret, client_id, entra = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
-tenant = Tenant.objects.create(name="Bench", slug="bench", entra_tenant=entra, client_id=client_id,
+tenant = Tenant.objects.create(name="Bench", slug="bench", entra_tenant=entra, client_id=client_id, use_own_app=True,
                                entra_tenant_id=tenant_guid)
 ClientSecret.objects.create(tenant=tenant, value=secret, expires_at=timezone.now() + datetime.timedelta(days=90))
 Tenant.objects.filter(pk=tenant.pk).update(intune_enabled=True)  # the simulator is provisioned-agnostic
