@@ -28,8 +28,7 @@ def tenants_needing_a_secret(queryset, now=None, warn_days=None):
     now = now or timezone.now()
     warn_days = warn_days or max(getattr(settings, "SECRET_EXPIRY_WARNING_DAYS", (30, 14, 7, 1)))
     return (
-        queryset.exclude(client_id="")
-        .filter(Q(use_own_app=True) | Q(reporting_mode="inventory"))  # partner mode: no secrets of its own
+        queryset.with_own_app()
         .annotate(
             last_valid=Max("client_secrets__expires_at", filter=Q(client_secrets__expires_at__gt=now)),
             secret_count=Count("client_secrets"),

@@ -72,8 +72,7 @@ def check_secret_expiry(now=None):
     counters = {"tenants": 0, "warnings": 0, "emails": 0}
     tenants = (
         Tenant.objects.filter(is_active=True)
-        .exclude(client_id="")
-        .filter(Q(use_own_app=True) | Q(reporting_mode="inventory"))  # partner mode: no secrets of its own
+        .with_own_app()
         .annotate(last_valid=Max("client_secrets__expires_at", filter=Q(client_secrets__expires_at__gt=now)))
         .order_by("pk")
     )

@@ -106,7 +106,13 @@ class JamfApiVersion(models.TextChoices):
     V4 = "v4", _("v4 (Jamf Pro 11.30 and later)")
 
 
-TenantQuerySet = scoped_queryset("pk")
+class TenantQuerySet(scoped_queryset("pk")):
+    def with_own_app(self):
+        """Tenants that reach Microsoft with their own app registration (``Tenant.uses_own_app``) and have its ID:
+        the ones whose client secrets matter; a tenant in partner mode has none of its own."""
+        return self.exclude(client_id="").filter(
+            models.Q(use_own_app=True) | models.Q(reporting_mode=ReportingMode.INVENTORY)
+        )
 
 
 class Tenant(models.Model):
@@ -260,7 +266,9 @@ class Tenant(models.Model):
 
     @property
     def uses_own_app(self):
-        """True when the tenant talks to Microsoft with its own app registration instead of the partner app."""
+        """True when the tenant talks to Microsoft with its own app registration instead of the partner app.
+
+        ``Tenant.objects.with_own_app()`` is the same test in SQL (plus a known client ID)."""
         return self.use_own_app or self.reporting_mode == ReportingMode.INVENTORY
 
     @property
