@@ -1,5 +1,6 @@
 """Helpers shared by the benchmark scripts."""
 
+import http.client
 import re
 import socket
 import subprocess
@@ -64,3 +65,18 @@ def wait_for_port(port, timeout=30, what="nothing"):
         except OSError:
             time.sleep(0.1)
     raise SystemExit("%s did not start listening on port %d" % (what, port))
+
+
+def send_webhook(port, slug, body, secret, timeout=10):
+    """POST one Jamf Pro webhook body to the portal on 127.0.0.1:``port``; the HTTP status, or 0 on a socket error."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", "/hooks/jamf/%s/" % slug, body=body,
+                     headers={"Content-Type": "application/json", "X-Webhook-Secret": secret})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except OSError:
+        return 0
+    finally:
+        conn.close()

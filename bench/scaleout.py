@@ -37,7 +37,6 @@ Checks per round (the script exits non-zero if one fails):
 
 import argparse
 import concurrent.futures
-import http.client
 import json
 import os
 import signal
@@ -51,7 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database, loadavg, start_simulator, wait_for_port  # noqa: E402
+from bench.common import fresh_database, loadavg, send_webhook, start_simulator, wait_for_port  # noqa: E402
 
 SECRET = "bench-secret~0123456789abcdef"
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789abcdef"
@@ -201,20 +200,6 @@ def stop(proc, grace=20):
         pass
 
 
-def send_webhook(port, slug, body):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("POST", "/hooks/jamf/%s/" % slug, body=body,
-                     headers={"Content-Type": "application/json", "X-Webhook-Secret": WEBHOOK_SECRET})
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    except OSError:
-        return 0
-    finally:
-        conn.close()
-
-
 def webhooks(slugs, macs, version, stamp):
     from simulator.jamf import webhook_body
 
@@ -302,8 +287,11 @@ def main():
             kicker = subprocess.Popen([sys.executable, "-c", KICK], cwd=ROOT, env=env, start_new_session=True)
             statuses = {}
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
-                for status in pool.map(lambda item: send_webhook(ports[item[0] % len(ports)], *item[1]),
-                                       enumerate(bodies)):
+                def post(item):
+                    index, (slug, body) = item
+                    return send_webhook(ports[index % len(ports)], slug, body, WEBHOOK_SECRET, timeout=30)
+
+                for status in pool.map(post, enumerate(bodies)):
                     statuses[status] = statuses.get(status, 0) + 1
             intake = time.perf_counter() - t0
             deadline = time.monotonic() + args.timeout

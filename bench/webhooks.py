@@ -14,7 +14,6 @@ stored equal the 202 answers (nothing lost). No worker runs: intake only.
 
 import argparse
 import datetime
-import http.client
 import json
 import multiprocessing
 import os
@@ -63,20 +62,6 @@ def bodies(n=500):
     return [json.dumps(webhook_body("ComputerCheckIn", make_record(i + 1, SLUG), now)).encode() for i in range(n)]
 
 
-def send(port, body):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("POST", "/hooks/jamf/%s/" % SLUG, body=body, headers={
-            "Content-Type": "application/json", "X-Webhook-Secret": SECRET})
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    except OSError:
-        return 0
-    finally:
-        conn.close()
-
-
 def client_process(port, payloads, start_at, duration, rate, threads, closed, results):
     """One load-generator process: ``threads`` threads, each on its own fixed schedule (or closed loop)."""
     latencies, statuses = [], {}
@@ -101,7 +86,7 @@ def client_process(port, payloads, start_at, duration, rate, threads, closed, re
                 if delay > 0:
                     time.sleep(delay)
                 next_at += interval
-            status = send(port, payloads[rng.randrange(len(payloads))])
+            status = common.send_webhook(port, SLUG, payloads[rng.randrange(len(payloads))], SECRET)
             local_lat.append(time.monotonic() - scheduled)
             local_status[status] = local_status.get(status, 0) + 1
         with lock:
@@ -152,7 +137,7 @@ def main():
     try:
         common.wait_for_port(args.port, what="gunicorn")
         for body in payloads[:20]:  # warm-up: connections, imports (not counted)
-            send(args.port, body)
+            common.send_webhook(args.port, SLUG, body, SECRET)
         before = count_events(env)
         threads = max(1, args.concurrency // args.processes) if args.max else max(1, int(args.rate // 25))
         per_process_rate = None if args.max else args.rate / args.processes
