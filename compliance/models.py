@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from devices.models import ComplianceStatus, InventoryState
 from devices.osversion import UnparseableVersion, parse_build, parse_version
-from portal.models import SyncRun, Tenant  # noqa: F401 - SyncRun moved to portal (shared run bookkeeping); kept importable
+from portal.models import Tenant
 from portal.tenancy import scoped_queryset
 
 

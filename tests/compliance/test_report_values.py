@@ -15,11 +15,11 @@ from django.utils.html import escape
 
 from compliance.delivery import deliver_tenant, message_entities
 from compliance.intune.payloads import HOLD_REASONS, entities_for, upload_body
-from compliance.models import ComplianceReport, SyncRun
+from compliance.models import ComplianceReport
 from compliance.outbox import queue_reports
 from compliance.sync import evaluate_and_queue
 from devices.models import Computer
-from portal.models import ReportingMode, Tenant
+from portal.models import ReportingMode, SyncRun, Tenant
 from tests.compliance.intune_helpers import microsoft
 from tests.compliance.sync_helpers import registered_macs, statuses
 
