@@ -83,10 +83,6 @@ def clear_caches():
         sessions.clear()
 
 
-def _digest(credential):
-    return credential.key
-
-
 class PortalSession(VerifyingSession):
     """The shared verifying session, remembering the last answer's status and Retry-After per thread.
 
@@ -241,7 +237,7 @@ class IntuneClient:
         return self.cloud.authority(self.entra_tenant)
 
     def _app(self, credential):
-        key = (self.authority, self.client_id, _digest(credential), self.verify)
+        key = (self.authority, self.client_id, credential.key, self.verify)
         app = _apps.get(key)
         if app is not None:
             return app
@@ -291,11 +287,11 @@ class IntuneClient:
 
     def _forget_http_answers(self):
         for credential in self._credentials:
-            _http_caches.get((self.authority, self.client_id, _digest(credential), self.verify), {}).clear()
+            _http_caches.get((self.authority, self.client_id, credential.key, self.verify), {}).clear()
 
-    def _secret_order(self):
+    def _credential_order(self):
         now = time.monotonic()
-        fresh = [c for c in self._credentials if _bad_secrets.get(_digest(c), 0) <= now]
+        fresh = [c for c in self._credentials if _bad_secrets.get(c.key, 0) <= now]
         stale = [c for c in self._credentials if c not in fresh]
         return fresh + stale
 
@@ -320,9 +316,9 @@ class IntuneClient:
                 attempt += 1
 
     def _token_once(self, scope, fresh=False):
-        order = self._secret_order()
-        for index, secret in enumerate(order):  # each a credential: a client secret or a certificate
-            app = self._call_msal(lambda secret=secret: self._app(secret))
+        order = self._credential_order()
+        for index, credential in enumerate(order):  # a client secret or a certificate
+            app = self._call_msal(lambda credential=credential: self._app(credential))
             if fresh:
                 # msal replays an error answer (a 400 for 60 s) from its HTTP cache, so a consent granted a
                 # moment ago would still fail: a connection test forgets those and any cached token.
@@ -338,15 +334,15 @@ class IntuneClient:
                     # msal keeps a non-OAuth error answer (a JSON "error" object, as a throttling front end may
                     # send) in its telemetry and then fails every later request of that app with a TypeError:
                     # forget the app, the next attempt builds a fresh one.
-                    self._forget_app(secret)
+                    self._forget_app(credential)
                 raise
             if "access_token" in result:
-                _bad_secrets.pop(_digest(secret), None)
+                _bad_secrets.pop(credential.key, None)
                 self._learn_tenant_id(result["access_token"])
                 return result["access_token"]
             status, retry_after = getattr(_local, "last_answer", (None, None))
             if isinstance(result.get("error"), dict):
-                self._forget_app(secret)  # a non-OAuth answer (a throttling front end) poisons the msal app
+                self._forget_app(credential)  # a non-OAuth answer (a throttling front end) poisons the msal app
             prob = from_entra(result, status=status)
             if retry_after and prob.retryable:
                 prob.retry_after = parse_retry_after(retry_after)
@@ -354,16 +350,16 @@ class IntuneClient:
                 # Rollover: Entra keeps old and new credentials valid together; try the next one.
                 logger.warning(
                     "Entra rejected credential %d of %d (%s) for %s (%s); trying the next one.",
-                    index + 1, len(order), secret.kind, self.entra_tenant, prob.code,
+                    index + 1, len(order), credential.kind, self.entra_tenant, prob.code,
                 )
-                _bad_secrets[_digest(secret)] = time.monotonic() + BAD_SECRET_TTL
+                _bad_secrets[credential.key] = time.monotonic() + BAD_SECRET_TTL
                 continue
             raise self._fail(prob)
         raise self._fail(problem("no_secret"))  # pragma: no cover - the loop always returns or raises
 
     def _forget_app(self, credential):
         with _lock:
-            key = (self.authority, self.client_id, _digest(credential), self.verify)
+            key = (self.authority, self.client_id, credential.key, self.verify)
             _apps.pop(key, None)
             _http_caches.pop(key, None)
 
