@@ -249,7 +249,7 @@ def secret_warning(tenant, now=None, warn_days=None):
     if not (tenant.uses_own_app and tenant.client_id):
         return ""
     now = now or timezone.now()
-    warn_days = warn_days or max(getattr(settings, "SECRET_EXPIRY_WARNING_DAYS", (30, 14, 7, 1)))
+    warn_days = warn_days or max(settings.SECRET_EXPIRY_WARNING_DAYS)
     expiries = [s.expires_at for s in tenant.client_secrets.all()]
     if not expiries:
         return _("%(tenant)s has no client secret: add one so the portal can reach Intune.") % {"tenant": tenant}
@@ -278,7 +278,7 @@ def partner_credential_warning(partner=None, now=None, warn_days=None):
     if partner is None:
         return ""
     now = now or timezone.now()
-    warn_days = warn_days or max(getattr(settings, "SECRET_EXPIRY_WARNING_DAYS", (30, 14, 7, 1)))
+    warn_days = warn_days or max(settings.SECRET_EXPIRY_WARNING_DAYS)
     if not partner.valid_credentials(now):
         return _(
             "The partner application has no valid certificate or client secret: the portal cannot reach any "

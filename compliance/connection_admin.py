@@ -26,7 +26,7 @@ def tenants_needing_a_secret(queryset, now=None, warn_days=None):
     from django.conf import settings
 
     now = now or timezone.now()
-    warn_days = warn_days or max(getattr(settings, "SECRET_EXPIRY_WARNING_DAYS", (30, 14, 7, 1)))
+    warn_days = warn_days or max(settings.SECRET_EXPIRY_WARNING_DAYS)
     return (
         queryset.with_own_app()
         .annotate(

@@ -68,7 +68,7 @@ def check_secret_expiry(now=None):
     from portal.models import Membership
 
     now = now or timezone.now()
-    thresholds = set(getattr(settings, "SECRET_EXPIRY_WARNING_DAYS", (30, 14, 7, 1)))
+    thresholds = set(settings.SECRET_EXPIRY_WARNING_DAYS)
     counters = {"tenants": 0, "warnings": 0, "emails": 0}
     tenants = (
         Tenant.objects.filter(is_active=True)

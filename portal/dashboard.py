@@ -181,7 +181,7 @@ def attention(row, now):
         issues.append(Issue(WARNING, text, test_url))
 
     if row.connection_configured and row.own_app:
-        warn_days = max(getattr(settings, "SECRET_EXPIRY_WARNING_DAYS", (30, 14, 7, 1)))
+        warn_days = max(settings.SECRET_EXPIRY_WARNING_DAYS)
         critical_days = _threshold("secret_critical_days", 7)
         if row.secret_expires is None:
             issues.append(Issue(CRITICAL, _("No valid client secret: the portal cannot reach Intune."),
