@@ -11,11 +11,12 @@ class ComplianceConfig(AppConfig):
         from compliance import signals
         from compliance.models import CompliancePolicy
         from compliance.schedules import ensure_schedules
-        from devices.signals import computers_changed
+        from devices.signals import computers_changed, computers_creating
         from portal.models import Tenant
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="compliance.ensure_schedules")
         computers_changed.connect(signals.evaluate_changed_computers, dispatch_uid="compliance.evaluate_changed")
+        computers_creating.connect(signals.evaluate_new_computers, dispatch_uid="compliance.evaluate_new")
         post_save.connect(signals.reevaluate_on_policy_change, sender=CompliancePolicy,
                           dispatch_uid="compliance.policy_saved")
         post_delete.connect(signals.reevaluate_on_policy_change, sender=CompliancePolicy,

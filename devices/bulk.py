@@ -31,9 +31,10 @@ class RowWriter:
         fields = [f for f in meta.concrete_fields if not f.primary_key]
         self.columns = tuple(f.attname for f in fields)
         self.defaults = {}
+        self.json_columns = frozenset(f.attname for f in fields if f.get_internal_type() == "JSONField")
         for f in fields:
             default = f.get_default()
-            if f.get_internal_type() == "JSONField":
+            if f.attname in self.json_columns:
                 default = json.dumps(default)  # JSON columns take their JSON text
             self.defaults[f.attname] = default
         self._getter = operator.itemgetter(*self.columns)
@@ -47,6 +48,14 @@ class RowWriter:
     def row(self, values, extra):
         """One row (a tuple in :attr:`columns` order) from two dicts of values; the rest take their defaults."""
         return self._getter({**self.defaults, **values, **extra})
+
+    def full(self, values, extra):
+        """Every column of a new row as a dict (:meth:`row`'s values before they become a tuple)."""
+        return {**self.defaults, **values, **extra}
+
+    def encoded(self, values):
+        """``values`` with Python values of JSON columns as the JSON text :meth:`row` takes."""
+        return {name: json.dumps(value) if name in self.json_columns else value for name, value in values.items()}
 
     def _prepared(self, rows):
         """Rows as this database's driver takes them: SQLite stores date-times as Django's text."""

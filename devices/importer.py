@@ -20,7 +20,7 @@ from django.utils import timezone
 from devices.bulk import RowWriter, select_rows
 from devices.jamf.mapping import MappingError, map_computer_record
 from devices.models import Computer, UserAccount
-from devices.signals import announce_computers_changed
+from devices.signals import announce_computers_changed, derive_new_computers
 from devices.timestamps import clamp_note, clamp_to_receipt
 
 logger = logging.getLogger(__name__)
@@ -239,9 +239,9 @@ def _import_batch(tenant, batch, result, keep_outcomes, source, received_at):
 def _upsert_and_announce(tenant, entries, source):
     """Write entries and announce the Macs they changed, in the caller's transaction (the receivers' writes, such as
     the evaluation, commit with the inventory)."""
-    outcomes = _upsert(tenant, entries)
+    outcomes, derived_ids = _upsert(tenant, entries)
     changed = [computer_id for _, _, outcome, _, computer_id in outcomes if outcome in ("created", "updated")]
-    announce_computers_changed(tenant.pk, changed, source)
+    announce_computers_changed(tenant.pk, changed, source, derived_ids)
     return outcomes
 
 
@@ -270,7 +270,10 @@ def _db_reason(exc):
 
 
 def _upsert(tenant, entries):
-    """Write the entries of one batch; returns (index, jamf_id, outcome, reason, computer_id) tuples.
+    """Write the entries of one batch; returns ([(index, jamf_id, outcome, reason, computer_id)], derived IDs).
+
+    New computers are written with the columns computers_creating's receivers derive for them (their
+    evaluation), so each is written once; their IDs are the second value.
 
     New computers go in with one ``COPY`` (PostgreSQL), the others with one upsert per set of sections
     (a partial record writes only its sections' columns), and their user accounts likewise
@@ -312,6 +315,7 @@ def _upsert(tenant, entries):
 
     writer = _writer(Computer)
     with_users = []
+    derived_ids = set()  # created with the columns computers_creating's receivers derived
 
     def written(members, outcome, ids):
         if ids is None:  # a database that returns no keys from these statements: read them back
@@ -320,26 +324,46 @@ def _upsert(tenant, entries):
         for index, item in members:
             pk = ids[item.jamf_id]
             outcomes.append((index, item.jamf_id, outcome, "", pk))
-            if item.users is not None:
-                with_users.append((pk, outcome, item.users))
+            users = item.users
+            if outcome == "created":
+                if item.derived:
+                    derived_ids.add(pk)
+                if users is not None:
+                    users = [{**user, **columns} for user, columns in zip(users, item.derived_users, strict=True)]
+            if users is not None:
+                with_users.append((pk, outcome, users))
+
+    def extra(item):
+        return {"tenant_id": tenant.pk, "jamf_id": item.jamf_id, "udid": item.udid, "source_hash": item.source_hash,
+                "created_at": now, "updated_at": now}
 
     def rows(members):
-        return [writer.row(item.values, {
-            "tenant_id": tenant.pk, "jamf_id": item.jamf_id, "udid": item.udid, "source_hash": item.source_hash,
-            "created_at": now, "updated_at": now,
-        }) for _, item in members]
+        return [writer.row(item.values, extra(item)) for _, item in members]
 
     if created:
-        ids = writer.insert_new(rows(created))
+        # What higher apps derive from a new Mac (its evaluation) is written with it: one write, not two.
+        user_writer = _writer(UserAccount)
+        full = [writer.full(item.values, extra(item)) for _, item in created]
+        derived = derive_new_computers(tenant.pk, [
+            {**values, "users": [user_writer.full(user, {}) for user in item.users or ()]}
+            for values, (_, item) in zip(full, created, strict=True)
+        ])
+        rows_created = []
+        for values, (_, item), (computer_columns, user_columns) in zip(full, created, derived, strict=True):
+            rows_created.append(writer.row(values, writer.encoded(computer_columns)))
+            item.derived = bool(computer_columns)
+            item.derived_users = [user_writer.encoded(columns) for columns in user_columns]
+        ids = writer.insert_new(rows_created)
         written(created, "created", None if ids is None else {
             item.jamf_id: pk for (_, item), pk in zip(created, ids, strict=True)})
+
     for members in groups.values():
         update_fields = sorted({"udid", "source_hash", "updated_at"} | set(members[0][1].values))
         returned = writer.upsert(rows(members), ("tenant_id", "jamf_id"), update_fields, returning=("jamf_id",))
         written(members, "updated", None if returned is None else dict(returned))
     if with_users:
         _sync_users(with_users)
-    return outcomes
+    return outcomes, derived_ids
 
 
 def _existing(tenant, jamf_ids, udids):

@@ -140,6 +140,43 @@ def evaluate_tenant(tenant_id, computer_ids=None, now=None, slice_size=SLICE):
     return result
 
 
+def evaluate_new(tenant_id, computers, now=None):
+    """Evaluate Macs that are about to be created (devices.signals.computers_creating) from their column values.
+
+    ``computers``: dicts of every column the new row will hold, with its users' columns under ``"users"``.
+    Returns, in the same order, (computer columns, [user columns]) to write with the rows: the same values
+    :func:`evaluate_tenant` would store once they are written, so that evaluation then finds nothing to change
+    and each new Mac is written once. Two queries (the tenant and its policies), whatever the number of Macs.
+    """
+    from compliance.models import CompliancePolicy
+    from portal.models import Tenant
+
+    now = now or timezone.now()
+    tenant = Tenant.objects.get(pk=tenant_id)
+    requirements = Requirements.from_policies(CompliancePolicy.objects.filter(tenant_id=tenant_id, enabled=True))
+    unwritten = {"failed_text": None, "never_evaluated": True}
+    derived = []
+    for values in computers:
+        computer = ComputerRow._make([{**values, **unwritten}.get(name) for name in COMPUTER_FIELDS])
+        users = [UserRow._make([{**user, **unwritten}.get(name) for name in USER_FIELDS])
+                 for user in values.get("users") or ()]
+        outcome = evaluate_computer(computer, users, tenant, requirements, now)
+        user_columns = [{} for _ in users]
+        position = {id(user): i for i, user in enumerate(users)}
+        for pair in outcome.pairs:
+            if pair.user is not None:
+                user_columns[position[id(pair.user)]] = {
+                    "compliance_status": pair.compliance_status, "registration_state": pair.registration_state,
+                    "failed_rules": list(pair.failed_codes), "evaluated_at": now,
+                }
+        derived.append(({
+            "inventory_state": outcome.inventory_state, "compliance_status": outcome.compliance_status,
+            "registration_state": outcome.registration_state, "failed_rules": list(outcome.failed_codes),
+            "evaluated_at": now,
+        }, user_columns))
+    return derived
+
+
 def _slices(result, tenant_id, computer_ids, slice_size):
     """Yield (computer rows, user rows) slice by slice, by ascending ID."""
     computers_qs = Computer.objects.filter(tenant_id=tenant_id).annotate(**STORED).order_by("id")

@@ -54,14 +54,19 @@ def test_webhook_bursts_reach_intune_through_separate_processes_without_redis(st
     changed = sorted({computer_id for _, computer_id in rows if computer_id})
     assert changed
 
-    def all_completed():
+    def settled():
+        # Every changed Mac's latest report completed at Intune, and holding the Mac as it is now: its inventory
+        # with its current evaluation. (Completed alone is not enough: a drain that committed a new evaluation a
+        # moment ago queues its report on the next debounced delivery, a couple of seconds later.)
         reports = _reports(stack, changed)
-        return reports and all(status == "completed" for status, *_ in reports) and reports
+        if not reports or any(status != "completed" for status, *_ in reports):
+            return False
+        for _status, payload, os_version, compliance_status, state in reports:
+            device, verdict = json.loads(payload) if isinstance(payload, str) else payload
+            if (device["OsVersion"], device["State"], verdict["complianceStatus"]) != (
+                    os_version, state, compliance_status):
+                return False
+        return reports
 
-    reports = wait_for(all_completed, HANG_GUARD, "every changed Mac's report completed at Intune")
-    for _status, payload, os_version, compliance_status, state in reports:
-        device, verdict = json.loads(payload) if isinstance(payload, str) else payload
-        # What Intune holds is the Mac as it is now: its inventory with its current evaluation.
-        assert (device["OsVersion"], device["State"], verdict["complianceStatus"]) == (
-            os_version, state, compliance_status)
+    wait_for(settled, HANG_GUARD, "every changed Mac's report completed at Intune, holding its current state")
     assert not stack.alive()
