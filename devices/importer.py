@@ -10,6 +10,8 @@ import functools
 import io
 import json
 import logging
+import queue
+import threading
 from dataclasses import dataclass, field
 
 import ijson
@@ -147,30 +149,103 @@ def import_records(
     """
     result = ImportResult()
     received_at = received_at or timezone.now()
-    batch = []
-    records = iter(records)
-    index = 0
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            break
-        except InputError as exc:
-            # Keep what was read before the damage; say where it stopped.
-            result.input_error = "after record %d, %s" % (index - 1, exc) if index else str(exc)
-            break
-        batch.append((index, record))
-        index += 1
-        if len(batch) >= batch_size:
+    with _MappedBatches(records, batch_size) as batches:
+        for batch in batches:
             _import_batch(tenant, batch, result, keep_outcomes, source, received_at)
             if progress:
                 progress(len(batch))
-            batch = []
-    if batch:
-        _import_batch(tenant, batch, result, keep_outcomes, source, received_at)
-        if progress:
-            progress(len(batch))
+        if batches.input_error:
+            result.input_error = batches.input_error
     return result
+
+
+def _mapped(index, record):
+    """(index, record, the mapped record or the MappingError that refused it), its source hash computed."""
+    try:
+        item = map_computer_record(record)
+    except MappingError as exc:
+        return index, record, exc
+    item.source_hash  # noqa: B018 - computed here, off the writing thread (a cached property)
+    return index, record, item
+
+
+class _MappedBatches:
+    """The records read and mapped in batches by a thread of its own while the caller writes the previous batch.
+
+    Reading (JSON parsing, or a Jamf Pro page) and mapping are pure Python that needs no database; writing a
+    batch mostly waits for the database. Overlapping them keeps both the process and the database busy. At most
+    two batches wait in the queue, so memory stays flat. An :class:`InputError` ends the batches and is kept in
+    ``input_error`` (what was read before it is imported); any other error of the records' iterator is raised to
+    the caller. Leaving the ``with`` block early (the caller failed) stops the thread.
+    """
+
+    _END = object()
+
+    def __init__(self, records, batch_size):
+        self.records = records
+        self.batch_size = batch_size
+        self.input_error = ""
+        self.queue = queue.Queue(maxsize=2)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._read, name="import-reader", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stopped.set()
+        while self.thread.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                self.queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        self.thread.join()
+
+    def _put(self, item):
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self):
+        batch = []
+        index = 0
+        records = iter(self.records)
+        try:
+            while not self.stopped.is_set():
+                try:
+                    record = next(records)
+                except StopIteration:
+                    break
+                except InputError as exc:
+                    # Keep what was read before the damage; say where it stopped.
+                    self.input_error = "after record %d, %s" % (index - 1, exc) if index else str(exc)
+                    break
+                batch.append(_mapped(index, record))
+                index += 1
+                if len(batch) >= self.batch_size:
+                    if not self._put(batch):
+                        return
+                    batch = []
+            if batch:
+                self._put(batch)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, which raises it
+            self._put(exc)
+        finally:
+            self._put(self._END)
+
+    def __iter__(self):
+        while True:
+            item = self.queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
 
 
 CLAMPED_DATES = [("last_inventory_update", "general.reportDate"), ("last_check_in", "general.lastContactTime")]
@@ -196,12 +271,10 @@ def _clamp_dates(item, index, received_at, result):
 
 def _import_batch(tenant, batch, result, keep_outcomes, source, received_at):
     mapped = {}
-    for index, record in batch:
-        try:
-            item = map_computer_record(record)
-        except MappingError as exc:
+    for index, record, item in batch:
+        if isinstance(item, MappingError):
             jamf_id = record.get("id") if isinstance(record, dict) else None
-            _reject(result, index, jamf_id, str(exc), keep_outcomes)
+            _reject(result, index, jamf_id, str(item), keep_outcomes)
             continue
         _clamp_dates(item, index, received_at, result)
         previous = mapped.get(item.jamf_id)
