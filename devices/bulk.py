@@ -157,11 +157,16 @@ def select_rows(queryset, fields, named=True):
     queryset = queryset.values_list(*fields, named=named)
     if connection.vendor != "postgresql":
         return list(queryset)
+    sql, params = queryset.query.sql_with_params()
+    return select_sql(sql, params, fields, named)
+
+
+def select_sql(sql, params, fields, named=True):
+    """The rows of a PostgreSQL query whose columns are ``fields``, read with psycopg's C timestamp loader."""
     import psycopg
     from psycopg.pq import Format
 
     row_type = _row_type(tuple(fields)) if named else None
-    sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
         oid = psycopg.adapters.types["timestamptz"].oid
         cursor.cursor.adapters.register_loader(oid, psycopg.adapters.get_loader(oid, Format.TEXT))

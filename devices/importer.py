@@ -6,6 +6,7 @@ half-writes the others. A record whose ``general.reportDate`` is older than what
 not overwrite it.
 """
 
+import contextlib
 import functools
 import io
 import json
@@ -15,11 +16,11 @@ import threading
 from dataclasses import dataclass, field
 
 import ijson
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from devices.bulk import RowWriter, select_rows
+from devices.bulk import RowWriter, select_rows, select_sql
 from devices.jamf.mapping import MappingError, map_computer_record
 from devices.models import Computer, UserAccount
 from devices.signals import announce_computers_changed, derive_new_computers
@@ -196,10 +197,8 @@ class _MappedBatches:
     def __exit__(self, *exc_info):
         self.stopped.set()
         while self.thread.is_alive():  # unblock a reader waiting on a full queue
-            try:
+            with contextlib.suppress(queue.Empty):
                 self.queue.get(timeout=0.1)
-            except queue.Empty:
-                pass
         self.thread.join()
 
     def _put(self, item):
@@ -439,12 +438,26 @@ def _upsert(tenant, entries):
     return outcomes, derived_ids
 
 
+EXISTING_FIELDS = ("id", "jamf_id", "udid", "last_inventory_update", "source_hash", "company_portal_seen_at")
+
+
 def _existing(tenant, jamf_ids, udids):
     """({jamf_id: stored row} for the batch's Macs, {udid: jamf_id} for other Macs holding one of its UDIDs)."""
-    rows = select_rows(
-        Computer.objects.filter(tenant=tenant).filter(Q(jamf_id__in=jamf_ids) | Q(udid__in=udids)),
-        ("id", "jamf_id", "udid", "last_inventory_update", "source_hash", "company_portal_seen_at"),
-    )
+    if connection.vendor == "postgresql":
+        # One index lookup per key, whatever the planner's statistics say: during a tenant's first import its
+        # rows are not in them yet, and "tenant_id = … AND (jamf_id IN … OR udid IN …)" was planned as a scan
+        # of every row of the tenant for each batch (quadratic in the fleet: 85 ms a batch at 5,000 Macs).
+        table = connection.ops.quote_name(Computer._meta.db_table)
+        sql = (  # noqa: S608 - names from the model; the values are parameters
+            "SELECT c.* FROM unnest(%s::text[], %s::text[]) AS k(jamf_id, udid) CROSS JOIN LATERAL ("
+            " SELECT {0} FROM {1} WHERE tenant_id = %s AND jamf_id = k.jamf_id"
+            " UNION ALL SELECT {0} FROM {1} WHERE tenant_id = %s AND udid = k.udid) AS c"
+        ).format(", ".join(EXISTING_FIELDS), table)
+        rows = select_sql(sql, [jamf_ids, udids, tenant.pk, tenant.pk], EXISTING_FIELDS)
+    else:
+        rows = select_rows(
+            Computer.objects.filter(tenant=tenant).filter(Q(jamf_id__in=jamf_ids) | Q(udid__in=udids)), EXISTING_FIELDS
+        )
     wanted = set(jamf_ids)
     existing, udid_owner = {}, {}
     for row in rows:

@@ -264,3 +264,38 @@ def test_read_is_text_and_integer_field_by_field():
                     assert str(raised.value) == str(exc)
                 else:
                     assert section.read(spec, {}) == expected
+
+
+# -- Reading and mapping run in a thread of their own while the batches are written -------------------------
+
+
+def test_an_error_of_the_records_iterator_reaches_the_caller_after_the_batches_before_it(tenant_a):
+    def records():
+        yield from (make_record(n, "t") for n in range(1, 8))
+        raise RuntimeError("the source broke")
+
+    with pytest.raises(RuntimeError, match="the source broke"):
+        import_records(tenant_a, records(), batch_size=3)
+    assert Computer.objects.filter(tenant=tenant_a).count() == 6  # the two full batches read before the error
+
+
+def test_a_failing_write_stops_the_reader(tenant_a, monkeypatch):
+    import threading
+
+    from devices import importer
+
+    read = []
+
+    def records():
+        for n in range(1, 10_000):
+            read.append(n)
+            yield make_record(n, "t")
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(importer, "_import_batch", fail)
+    with pytest.raises(OSError, match="disk full"):
+        import_records(tenant_a, records(), batch_size=10)
+    assert len(read) < 100  # the reader stopped: at most a few batches ahead of the writer
+    assert not [t for t in threading.enumerate() if t.name == "import-reader"]
