@@ -25,7 +25,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database  # noqa: E402
+from bench.common import fresh_database, loadavg  # noqa: E402
 
 SLUG = "bench"
 
@@ -38,9 +38,18 @@ tenant = Tenant.objects.get(slug=%r)
 t = time.perf_counter()
 result = pull_inventory(tenant, full=sys.argv[1] == "full")
 elapsed = time.perf_counter() - t
-print("RESULT", elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, result.error or "ok",
-      result.fetched, result.created, result.updated, result.unchanged, result.unmanaged, result.pages)
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print("RESULT", elapsed, usage.ru_maxrss, result.error or "ok",
+      result.fetched, result.created, result.updated, result.unchanged, result.unmanaged, result.pages,
+      usage.ru_utime + usage.ru_stime)
 """ % SLUG
+
+
+def _cpu(pid):
+    """CPU seconds (user + system) a process has used, from /proc."""
+    with open("/proc/%d/stat" % pid) as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -78,21 +87,23 @@ def main():
         ca = str(work / "sim" / "ca.pem")
         control = base + "/_sim/jamf/%s/" % SLUG
         requests.post(control + "configure", json={"count": args.n}, verify=ca, timeout=30).raise_for_status()
-        print("N = %d Macs in the simulated Jamf Pro" % args.n)
+        print("N = %d Macs in the simulated Jamf Pro   load average before: %s" % (args.n, loadavg()))
         for label, mode in [("first full pull (all created)", "full"), ("second full pull (unchanged)", "full"),
                             ("incremental pull after 100 changed", "incremental")]:
             if mode == "incremental":
                 requests.post(control + "change", json={"count": 100, "kind": "inventory", "seed": 1}, verify=ca,
                               timeout=60).raise_for_status()
+            sim_cpu = _cpu(sim.pid)
             out = subprocess.run([sys.executable, "-c", CHILD, mode], cwd=ROOT, env=env, check=True,
                                  capture_output=True, text=True).stdout
+            sim_cpu = _cpu(sim.pid) - sim_cpu
             line = [x for x in out.splitlines() if x.startswith("RESULT")][-1].split()
             elapsed, rss_kb, status = float(line[1]), int(line[2]), line[3]
             fetched, created, updated, unchanged, unmanaged, pages = map(int, line[4:10])
             print("%-38s %7.1f s  %6.0f computers/s  fetched %d in %d pages (created %d, updated %d, unchanged "
-                  "%d, unmanaged %d)  peak RSS %d MB  %s" % (
+                  "%d, unmanaged %d)  peak RSS %d MB  CPU: portal %.1f s, simulator %.1f s  %s  load %s" % (
                       label, elapsed, fetched / elapsed if elapsed else 0, fetched, pages, created, updated,
-                      unchanged, unmanaged, rss_kb // 1024, status))
+                      unchanged, unmanaged, rss_kb // 1024, float(line[10]), sim_cpu, status, loadavg()))
         state = requests.get(base + "/_sim/state", verify=ca, timeout=30).json()
         print("simulator: max concurrent inventory requests %s" % json.dumps(
             state["services"]["JamfService"]["max_in_flight"]))

@@ -55,7 +55,12 @@ class RowWriter:
 
     def encoded(self, values):
         """``values`` with Python values of JSON columns as the JSON text :meth:`row` takes."""
-        return {name: json.dumps(value) if name in self.json_columns else value for name, value in values.items()}
+        if self.json_columns.isdisjoint(values):
+            return values
+        values = dict(values)
+        for name in self.json_columns.intersection(values):
+            values[name] = _json_text(values[name])
+        return values
 
     def _prepared(self, rows):
         """Rows as this database's driver takes them: SQLite stores date-times as Django's text."""
@@ -140,6 +145,18 @@ class RowWriter:
                 % (temp, column_list, table, column_list, column_list, conflict, returned)
             )
             return cursor.fetchall()
+
+
+def _json_text(value):
+    """The JSON text of a value; lists of strings (failed rules: few distinct ones) from a cache."""
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return _json_list(tuple(value))
+    return json.dumps(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_list(items):
+    return json.dumps(list(items))
 
 
 @functools.cache

@@ -8,6 +8,7 @@ not overwrite it.
 
 import contextlib
 import functools
+import gc
 import io
 import json
 import logging
@@ -150,7 +151,7 @@ def import_records(
     """
     result = ImportResult()
     received_at = received_at or timezone.now()
-    with _MappedBatches(records, batch_size) as batches:
+    with _fewer_collections(), _MappedBatches(records, batch_size) as batches:
         for batch in batches:
             _import_batch(tenant, batch, result, keep_outcomes, source, received_at)
             if progress:
@@ -158,6 +159,23 @@ def import_records(
         if batches.input_error:
             result.input_error = batches.input_error
     return result
+
+
+@contextlib.contextmanager
+def _fewer_collections():
+    """Run Python's cyclic garbage collector less often while importing.
+
+    An import allocates millions of short-lived dicts and tuples (parsed records, mapped values, rows), none of
+    them in reference cycles, so reference counting frees them; but every 700 allocations start a collection,
+    and the older generations' collections walk every live object. That was a quarter of the import's CPU.
+    Collections still happen (memory stays flat), 70 times less often.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], 50_000), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _mapped(index, record):
@@ -491,7 +509,7 @@ def _sync_users(with_users):
     new = [writer.row(user, {"computer_id": pk}) for pk, outcome, users in with_users if outcome == "created"
            for user in users]
     if new:
-        writer.insert_new(new)
+        writer.insert_new(new, keys=False)
     changed = [writer.row(user, {"computer_id": pk}) for pk, outcome, users in with_users if outcome != "created"
                for user in users]
     if changed:

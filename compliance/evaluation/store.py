@@ -2,6 +2,7 @@
 
 import json
 import logging
+import operator
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -154,12 +155,12 @@ def evaluate_new(tenant_id, computers, now=None):
     now = now or timezone.now()
     tenant = Tenant.objects.get(pk=tenant_id)
     requirements = Requirements.from_policies(CompliancePolicy.objects.filter(tenant_id=tenant_id, enabled=True))
-    unwritten = {"failed_text": None, "never_evaluated": True}
+    unwritten = {"id": None, "failed_text": None, "never_evaluated": True}
+    computer_values, user_values = operator.itemgetter(*COMPUTER_FIELDS), operator.itemgetter(*USER_FIELDS)
     derived = []
     for values in computers:
-        computer = ComputerRow._make([{**values, **unwritten}.get(name) for name in COMPUTER_FIELDS])
-        users = [UserRow._make([{**user, **unwritten}.get(name) for name in USER_FIELDS])
-                 for user in values.get("users") or ()]
+        computer = ComputerRow._make(computer_values({**values, **unwritten}))
+        users = [UserRow._make(user_values({**user, **unwritten})) for user in values.get("users") or ()]
         outcome = evaluate_computer(computer, users, tenant, requirements, now)
         user_columns = [{} for _ in users]
         position = {id(user): i for i, user in enumerate(users)}
