@@ -51,6 +51,24 @@ def test_staff_without_mfa_are_walked_through_setup_at_first_sign_in(client, msp
     assert client.get("/admin/").status_code == 200
 
 
+def test_what_a_page_loads_does_not_replace_the_secret_being_set_up(client, msp_user):
+    """allauth makes a new TOTP secret each time the set-up page is opened; the browser's favicon request (or any
+    image, script or fetch of a page without MFA) must not be sent there, or the secret the person just scanned
+    is replaced behind their back and their code refused (what made the browser test flaky)."""
+    sign_in(client, "account", "msp", PASSWORD)
+    client.post("/accounts/reauthenticate/", {"password": PASSWORD})
+    assert client.get("/accounts/2fa/totp/activate/").status_code == 200
+    secret = client.session[SECRET_SESSION_KEY]
+    favicon = client.get("/favicon.ico", HTTP_SEC_FETCH_DEST="image")
+    assert favicon.status_code == 301 and favicon["Location"] == "/static/portal/favicon.svg"
+    image = client.get("/admin/", HTTP_SEC_FETCH_DEST="image", follow=True)
+    assert image.status_code == 403 and not image.redirect_chain
+    assert client.session[SECRET_SESSION_KEY] == secret
+    navigation = client.get("/admin/", HTTP_SEC_FETCH_DEST="document")
+    assert navigation.status_code == 302 and navigation["Location"].startswith("/accounts/2fa/totp/activate/")
+    assert client.post("/accounts/2fa/totp/activate/", {"code": totp(secret)}).status_code == 302
+
+
 def test_a_password_then_a_code(client, msp_user):
     sign_in(client, "account", "msp", PASSWORD)
     secret = enrol_totp(client)
@@ -120,3 +138,4 @@ def test_the_setup_page_shows_a_qr_code(client, msp_user):
     client.post("/accounts/reauthenticate/", {"password": PASSWORD})
     page = client.get("/accounts/2fa/totp/activate/").content.decode()
     assert re.search(r'src="data:image/svg\+xml;base64,', page)
+
