@@ -531,14 +531,16 @@ AXES_VERBOSE = False
 # Staff sign-in with django-allauth (signin/, docs/security.md): one sign-in page at /accounts/login/ (the
 # admin's and the browsable API's login lead there), username and password or Sign in with Microsoft. Nobody
 # signs up: MSP staff create accounts in the admin. Wrong passwords are axes' to count (in the database, for
-# every worker): allauth's per-process login limits are off for them (signin/adapters.py); its "login_failed"
-# limit still guards MFA codes.
+# every worker): allauth's per-process login limits are off for them (signin/adapters.py). Its "login_failed"
+# limit guards MFA codes (at sign-in, reauthentication and set-up): 5 per 5 minutes per user, 10 a minute per
+# address, counted in the cache (shared with REDIS_URL). A wrong code also counts as a failed sign-in for axes
+# (signin/lockout.py), in the database.
 ACCOUNT_ADAPTER = "signin.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "signin.adapters.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
-ACCOUNT_RATE_LIMITS = {"login": False}
+ACCOUNT_RATE_LIMITS = {"login": False, "login_failed": "10/m/ip,5/5m/key"}
 ACCOUNT_LOGOUT_REDIRECT_URL = "/accounts/login/"
 ACCOUNT_SESSION_REMEMBER = False
 SOCIALACCOUNT_AUTO_SIGNUP = False

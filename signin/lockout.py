@@ -4,12 +4,14 @@
 - :class:`LockoutHandler`: axes' database handler (attempts live in the database, so every worker
   and server shares them) with one limit per lockout parameter: axes compares the largest count of
   all parameters with one ``AXES_FAILURE_LIMIT``, so each count is scaled to that limit first.
+- :func:`count_wrong_mfa_code`: a wrong MFA code counts as a failed sign-in, like a wrong password.
 """
 
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_failure_limit, get_lockout_parameters
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth.signals import user_login_failed
 from django.db.models import Sum
 
 
@@ -46,3 +48,11 @@ class LockoutHandler(AxesDatabaseHandler):
         ip_address = getattr(request, "axes_ip_address", None)
         if ip_address:
             AccessAttempt.objects.filter(username=user.get_username(), ip_address=ip_address).delete()
+
+
+def count_wrong_mfa_code(sender, request, user, **kwargs):
+    """allauth.mfa's ``authentication_failed`` (a wrong code at sign-in or reauthentication) as Django's
+    ``user_login_failed``, which axes records: wrong codes then count in the database with wrong passwords, per
+    username and address, and lock the password step in every worker. allauth's own limit on codes
+    (``ACCOUNT_RATE_LIMITS["login_failed"]``) lives in the cache: per process without ``REDIS_URL``."""
+    user_login_failed.send(sender=__name__, credentials={"username": user.get_username()}, request=request)

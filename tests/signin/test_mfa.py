@@ -1,10 +1,14 @@
 """MFA (allauth.mfa) for password sign-ins, required for MSP staff when PORTAL_REQUIRE_MFA is on."""
 
+import datetime
 import re
 
 import pytest
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
+from axes.models import AccessAttempt
+from django.core.cache import cache
+from django.utils import timezone
 from knox.models import AuthToken
 
 from tests.signin.helpers import PASSWORD, sign_in, signed_in
@@ -139,3 +143,56 @@ def test_the_setup_page_shows_a_qr_code(client, msp_user):
     page = client.get("/accounts/2fa/totp/activate/").content.decode()
     assert re.search(r'src="data:image/svg\+xml;base64,', page)
 
+
+def wrong_code(secret):
+    """A code that is not valid now, nor in the step before or after."""
+    valid = {totp(secret, offset) for offset in (-1, 0, 1)}
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in valid)
+
+
+def test_wrong_codes_are_limited_then_even_the_right_one_is_refused(client, msp_user, settings):
+    """Five wrong codes: allauth refuses the sixth code, the right one included (its "login_failed" limit, per
+    user), and axes counts each wrong code like a wrong password, in the database, so the account is locked at
+    the password step for the cool-off in every worker (another worker's empty cache changes nothing)."""
+    settings.LOGIN_FAILURE_LIMIT = 5
+    settings.PORTAL_TRUSTED_PROXIES = 0
+    sign_in(client, "account", "msp", PASSWORD)
+    secret = enrol_totp(client)
+    client.logout()
+    assert sign_in(client, "account", "msp", PASSWORD)["Location"] == "/accounts/2fa/authenticate/"
+    answers = [
+        client.post("/accounts/2fa/authenticate/", {"code": wrong_code(secret)}, REMOTE_ADDR="198.51.100.7")
+        for _ in range(5)
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]  # the fifth: axes' lockout page
+    assert b"Too many failed sign-in attempts" in answers[-1].content
+    assert AccessAttempt.objects.get(username="msp").failures_since_start == 5
+    right = client.post("/accounts/2fa/authenticate/", {"code": totp(secret)}, REMOTE_ADDR="198.51.100.7")
+    assert right.status_code == 200 and b"Too many failed login attempts" in right.content
+    assert not signed_in(client)
+
+    cache.clear()  # another worker, or allauth's 5 minutes passed: axes' count in the database still holds
+    client.logout()
+    assert sign_in(client, "account", "msp", PASSWORD).status_code == 429
+    assert not signed_in(client)
+
+    # After the cool-off: the password and the right code sign in.
+    AccessAttempt.objects.update(attempt_time=timezone.now() - datetime.timedelta(minutes=16))
+    assert sign_in(client, "account", "msp", PASSWORD)["Location"] == "/accounts/2fa/authenticate/"
+    assert client.post("/accounts/2fa/authenticate/", {"code": totp(secret)}).status_code == 302
+    assert signed_in(client)
+
+
+def test_reauthentication_codes_are_limited_too(client, msp_user):
+    """allauth asks for a code (or the password) again before MFA changes: the same limit applies there."""
+    sign_in(client, "account", "msp", PASSWORD)
+    secret = enrol_totp(client)
+    client.logout()
+    sign_in(client, "account", "msp", PASSWORD)
+    client.post("/accounts/2fa/authenticate/", {"code": totp(secret, 1)})
+    assert signed_in(client)
+    for _ in range(5):
+        client.post("/accounts/2fa/reauthenticate/", {"code": wrong_code(secret)})
+    refused = client.post("/accounts/2fa/reauthenticate/", {"code": totp(secret)})
+    assert refused.status_code == 200 and b"Too many failed login attempts" in refused.content
+    assert AccessAttempt.objects.get(username="msp").failures_since_start == 5
