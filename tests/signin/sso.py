@@ -10,7 +10,7 @@ CLIENT_ID = "3e6c9d42-1f0a-4b8e-9d7c-5a4b3c2d1e0f"
 CLIENT_SECRET = "sim-sso-secret"
 
 
-def sign_in_with_microsoft(client, simulator, upn, next_url="/admin/"):
+def sign_in_with_microsoft(client, simulator, upn, next_url="/admin/", tenant=TENANT):
     """Press the button, sign in at the simulated Entra page as ``upn``, follow the redirect back.
 
     Returns the portal's answer to the callback (302 to ``next_url`` when signed in).
@@ -18,7 +18,7 @@ def sign_in_with_microsoft(client, simulator, upn, next_url="/admin/"):
     start = client.post("/accounts/entra/login/", {"next": next_url})
     assert start.status_code == 302, start.content[:500]
     authorize = start["Location"]
-    assert authorize.startswith(simulator.base_url + "/oidc/%s/oauth2/v2.0/authorize?" % TENANT), authorize
+    assert authorize.startswith(simulator.base_url + "/oidc/%s/oauth2/v2.0/authorize?" % tenant), authorize
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(authorize).query))
     assert query["nonce"] and query["state"] and query["code_challenge_method"] == "S256"
     answer = requests.post(

@@ -21,6 +21,7 @@ from portal.partner import generate_certificate
 
 DEMO_PASSWORD = "demo-portal-2026"
 MSP_USER = "msp"
+MSP_EMAIL = "msp@example.com"  # also the demo staff member's account in the simulated Entra ID (rundemo)
 TENANTS = [
     # slug, name, domain, Macs, landing page
     ("contoso", "Contoso Ltd", "contoso.onmicrosoft.com", 80, "registration"),
@@ -171,7 +172,7 @@ class Command(BaseCommand):
         User = get_user_model()
         with transaction.atomic():
             msp, created = User.objects.get_or_create(
-                username=MSP_USER, defaults={"is_staff": True, "is_superuser": True, "email": "msp@example.com"}
+                username=MSP_USER, defaults={"is_staff": True, "is_superuser": True, "email": MSP_EMAIL}
             )
             if created:
                 msp.set_password(DEMO_PASSWORD)

@@ -5,12 +5,14 @@ worker) are listed in ``DEMO_PROCESSES``; each is started as a child and stopped
 stops. Every URL follows ``--host`` / ``--port``: ``PORTAL_BASE_URL`` (webhook URL, the landing URLs
 sent to Intune, the consent redirect) is set for the server and the worker and recorded in
 var/demo-environment.json with the simulator's address, which is ``--simulator-port`` or a free port
-(8443 when it is free), so other terminals' commands reach both.
+(8443 when it is free), so other terminals' commands reach both. The sign-in page offers "Sign in with
+Microsoft" against the simulator's Entra ID (simulator/oidc.py), as the demo MSP staff member's work account.
 """
 
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,11 +20,13 @@ import sys
 import time
 from pathlib import Path
 
+import requests
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.management.commands.demo_data import DEMO_PASSWORD, MSP_USER, TENANTS
+from portal.management.commands.demo_data import DEMO_PASSWORD, MSP_EMAIL, MSP_USER, TENANTS
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 
@@ -109,6 +113,56 @@ def wait_for_simulator(child, port, timeout=20):
     return False
 
 
+# Sign in with Microsoft in the demo: the simulator plays the MSP's own Entra tenant and its app registration
+# for the portal (docs/security.md, "Sign in with Microsoft"); the client secret is new at every start.
+DEMO_SSO_TENANT_ID = "5e7c0a1d-2b3f-4c6d-8e9f-0a1b2c3d4e5f"
+DEMO_SSO_CLIENT_ID = "7b2d4f6a-8c0e-4a1b-9d3f-5e7a9c1b3d5f"
+SSO_CALLBACK_PATH = "/accounts/entra/login/callback/"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+
+
+def sso_env(simulator_base, client_secret):
+    """The settings that turn Sign in with Microsoft on, against the simulator's Entra ID at ``simulator_base``."""
+    return {
+        "PORTAL_SSO_TENANT_ID": DEMO_SSO_TENANT_ID, "PORTAL_SSO_CLIENT_ID": DEMO_SSO_CLIENT_ID,
+        "PORTAL_SSO_CLIENT_SECRET": client_secret, "PORTAL_SSO_AUTHORITY": simulator_base + "/oidc",
+    }
+
+
+def sso_redirect_uris(base_url):
+    """The portal's callback under ``base_url``; on loopback also under the other loopback name (a browser may
+    open http://localhost:8000 when the demo says http://127.0.0.1:8000), as an app registration lists both."""
+    uris = [base_url + SSO_CALLBACK_PATH]
+    scheme, _, rest = base_url.partition("://")
+    host, colon, port = rest.partition(":")
+    if host in LOOPBACK_NAMES:
+        uris += ["%s://%s%s%s%s" % (scheme, other, colon, port, SSO_CALLBACK_PATH)
+                 for other in LOOPBACK_NAMES if other != host]
+    return uris
+
+
+def register_demo_sign_in(simulator_base, ca_bundle, base_url, client_secret, upn, name):
+    """Register the portal's app and the demo staff member's work account ``upn`` in the running simulator's
+    Entra ID (its control endpoints, simulator/oidc.py). Raises ``requests.RequestException`` when it cannot."""
+    with requests.Session() as session:
+        for path, body in (
+            ("/_sim/oidc/clients", {"tenant": DEMO_SSO_TENANT_ID, "client_id": DEMO_SSO_CLIENT_ID,
+                                    "client_secret": client_secret, "redirect_uris": sso_redirect_uris(base_url)}),
+            ("/_sim/oidc/users", {"tenant": DEMO_SSO_TENANT_ID, "upn": upn, "name": name}),
+        ):
+            # verify per request: a session's own is overridden by REQUESTS_CA_BUNDLE when that is set.
+            session.post(simulator_base + path, json=body, verify=str(ca_bundle), timeout=10).raise_for_status()
+
+
+def demo_staff_upn():
+    """The demo MSP staff member's e-mail address, which Sign in with Microsoft matches the work account by."""
+    user = get_user_model().objects.get(username=MSP_USER)
+    if not user.email:
+        user.email = MSP_EMAIL
+        user.save(update_fields=["email"])
+    return user.email
+
+
 DEMO_ENVIRONMENT_FILE = Path(settings.VAR_DIR) / "demo-environment.json"
 
 
@@ -131,6 +185,17 @@ class Command(BaseCommand):
                             help="the simulator's HTTPS port (default: SIMULATOR_PORT, else 8443 if free, else a "
                                  "free one)")
 
+    def offer_sign_in_with_microsoft(self, simulator_port, base_url, sso):
+        """Register the demo's sign-in app and staff account in the running simulator; their UPN, or None."""
+        upn = demo_staff_upn()
+        try:
+            register_demo_sign_in(simulator_url(simulator_port), SIMULATOR_DIR / "ca.pem", base_url,
+                                  sso["PORTAL_SSO_CLIENT_SECRET"], upn, "Demo MSP staff")
+        except requests.RequestException as exc:
+            self.stderr.write("Sign in with Microsoft is off: the simulator did not take the demo's app (%s)." % exc)
+            return None
+        return upn
+
     def handle(self, *args, **options):
         if not port_is_free("" if options["host"] in WILDCARD_HOSTS else options["host"], int(options["port"])):
             raise CommandError("Port %s is in use: pick another with PORT=… (make demo) or --port." % options["port"])
@@ -147,6 +212,8 @@ class Command(BaseCommand):
         env.update(environment)  # the server and every worker talk to the simulator and build URLs alike
         # ...and so do manage.py commands run in another terminal while the demo runs (development only).
         DEMO_ENVIRONMENT_FILE.write_text(json.dumps(environment))
+        sso = sso_env(simulator_url(simulator_port), secrets.token_urlsafe(24))  # for the web server only
+        staff_upn = None
         signal.signal(signal.SIGTERM, _stop)
         (SIMULATOR_DIR / "ca.pem").unlink(missing_ok=True)  # a fresh one is written when it starts
         logs = Path(settings.VAR_DIR) / "log"
@@ -158,16 +225,20 @@ class Command(BaseCommand):
             self.stdout.write("Started %s (log: %s)" % (label, logs / ("%s.log" % label)))
             if label == "simulator" and not wait_for_simulator(children[-1][1], simulator_port):
                 self.stderr.write("The simulator did not start on port %d; see its log." % simulator_port)
+            elif label == "simulator":
+                staff_upn = self.offer_sign_in_with_microsoft(simulator_port, base_url, sso)
         self.stdout.write("Simulated Entra ID, Intune and Jamf Pro: %s" % simulator_url(simulator_port))
         self.stdout.write(self.style.SUCCESS("\nThe portal is starting at %s/admin/" % base_url))
         self.stdout.write("  MSP staff:       %s / %s" % (MSP_USER, DEMO_PASSWORD))
+        if staff_upn:
+            self.stdout.write("  %-16s or \"Sign in with Microsoft\" as %s (simulated Entra ID)" % ("", staff_upn))
         for slug, name, *_ in TENANTS:
             self.stdout.write("  %-16s %s-admin / %s" % (name + ":", slug, DEMO_PASSWORD))
         self.stdout.write("Commands such as `manage.py test_connection contoso` in another terminal use the")
         self.stdout.write("simulator too while the demo runs. Press Ctrl-C to stop.\n")
         server = subprocess.Popen(
-            [sys.executable, MANAGE, "runserver", "%s:%s" % (options["host"], options["port"]), "--noreload"], env=env,
-            start_new_session=True,
+            [sys.executable, MANAGE, "runserver", "%s:%s" % (options["host"], options["port"]), "--noreload"],
+            env={**env, **sso} if staff_upn else env, start_new_session=True,
         )
         try:
             while server.poll() is None:
