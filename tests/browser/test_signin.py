@@ -1,5 +1,6 @@
 """Signing in, in headless Chromium: Sign in with Microsoft against the simulator, and MFA for a password sign-in
-(an authenticator app set up at the first sign-in, then a code at the next; recovery codes).
+(an authenticator app set up at the first sign-in, then a code at the next; recovery codes; a security key through
+Chromium's virtual authenticator).
 
 An earlier version of the TOTP test failed now and then. Its activation code was refused because the browser's
 favicon request was redirected to the set-up page, which made a new secret (fixed in signin/middleware.py, tested
@@ -195,4 +196,64 @@ def test_enrol_totp_at_first_sign_in_then_sign_in_with_a_code(browser, live_serv
     assert len(report["recovery_codes"]) == 10
     assert report["recovery"][0] == "/admin/"  # a recovery code signs in once
     assert report["recovery"][1:] == ["/accounts/2fa/authenticate/", "Incorrect code."]
+    assert report["errors"] == []
+
+
+def add_virtual_security_key(page):
+    """Chromium's virtual authenticator (DevTools WebAuthn domain): a USB security key that answers at once,
+    as if touched. It keeps its credentials for the context's lifetime; returns its ID."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    options = {
+        "protocol": "ctap2",
+        "transport": "usb",
+        "hasResidentKey": True,
+        "hasUserVerification": True,
+        "isUserVerified": True,
+        "automaticPresenceSimulation": True,
+    }
+    return cdp, cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})["authenticatorId"]
+
+
+def register_then_use_a_security_key(browser, base_url):
+    errors, steps = [], []
+    context, page = new_page(browser, errors)
+    try:
+        cdp, authenticator = add_virtual_security_key(page)
+        # The first sign-in leads to setting up an authenticator app, which offers a security key instead.
+        sign_in_with_password(page, base_url, "msp")
+        click_and_wait(page, page.get_by_role("button", name="Sign In"), "/accounts/reauthenticate/")
+        page.fill("#id_password", PASSWORD)
+        click_and_wait(page, page.get_by_role("button", name="Confirm"), "/accounts/2fa/totp/activate/")
+        add_key = page.get_by_role("link", name="Add a security key or passkey")
+        click_and_wait(page, add_key, "/accounts/2fa/webauthn/add/")
+        page.fill("#id_name", "Virtual key")
+        shot(page, "webauthn-add")
+        click_and_wait(page, page.locator("#mfa_webauthn_add"), "/accounts/2fa/recovery-codes/")
+        steps.append(urllib.parse.urlsplit(page.url).path)
+        credentials = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
+        click_and_wait(page, page.get_by_role("link", name="Continue to the portal"), "/admin/")
+        sign_out(page, base_url)
+
+        sign_in_with_password(page, base_url, "msp")
+        click_and_wait(page, page.get_by_role("button", name="Sign In"), "/accounts/2fa/authenticate/")
+        click_and_wait(page, page.get_by_role("button", name="Use a security key"), "/admin/")
+        steps.append(urllib.parse.urlsplit(page.url).path)
+        used = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
+        return {"steps": steps, "credentials": credentials, "used": used, "errors": errors}
+    finally:
+        context.close()
+
+
+def test_register_a_security_key_then_sign_in_with_it(browser, live_server, settings, transactional_db):
+    from allauth.mfa.models import Authenticator
+
+    settings.PORTAL_REQUIRE_MFA = True
+    user = UserFactory(username="msp", is_superuser=True, is_staff=True)
+    report = browser.run(register_then_use_a_security_key, live_server.url)
+    assert report["steps"] == ["/accounts/2fa/recovery-codes/", "/admin/"]
+    assert len(report["credentials"]) == 1 and report["credentials"][0]["rpId"] == "localhost"
+    assert report["used"][0]["signCount"] > report["credentials"][0]["signCount"]  # the key signed the sign-in
+    key = Authenticator.objects.get(user=user, type=Authenticator.Type.WEBAUTHN)
+    assert key.wrap().name == "Virtual key"
     assert report["errors"] == []
