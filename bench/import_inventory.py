@@ -48,7 +48,7 @@ def backend_pid():
         return cursor.fetchone()[0]
 def cpu(pid=None):
     t = os.times()
-    total = t.user + t.system
+    total = t.user + t.system + t.children_user + t.children_system  # the import's reader process too
     if pid:
         with open("/proc/%d/stat" % pid) as fh:
             fields = fh.read().rsplit(")", 1)[1].split()

@@ -12,6 +12,8 @@ import gc
 import io
 import json
 import logging
+import multiprocessing
+import pickle
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -139,7 +141,8 @@ def iter_records(stream):
 
 
 def import_records(
-    tenant, records, batch_size=500, progress=None, keep_outcomes=False, source="import", received_at=None
+    tenant, records, batch_size=500, progress=None, keep_outcomes=False, source="import", received_at=None,
+    reader="thread",
 ):
     """Import an iterable of records into ``tenant``; returns an :class:`ImportResult`.
 
@@ -148,10 +151,18 @@ def import_records(
 
     ``progress(n)`` is called after each batch with the number of records it held. Report and
     check-in dates ahead of ``received_at`` (default: now) are stored as ``received_at``.
+
+    ``reader``: where the records are read and mapped while the previous batch is written: "thread" (any
+    iterable), or "process", a child process forked for the import (a second core for parsing and mapping; for a
+    single-threaded caller such as ``manage.py import_inventory``, whose records come from a stream: the child
+    reads it).
     """
     result = ImportResult()
     received_at = received_at or timezone.now()
-    with _fewer_collections(), _MappedBatches(records, batch_size) as batches:
+    if reader == "process" and "fork" not in multiprocessing.get_all_start_methods():
+        reader = "thread"
+    batches = (_BatchesFromProcess if reader == "process" else _BatchesFromThread)(records, batch_size)
+    with _fewer_collections(), batches:
         for batch in batches:
             _import_batch(tenant, batch, result, keep_outcomes, source, received_at)
             if progress:
@@ -179,34 +190,88 @@ def _fewer_collections():
 
 
 def _mapped(index, record):
-    """(index, record, the mapped record or the MappingError that refused it), its source hash computed."""
+    """(index, record, the mapped record or the MappingError that refused it), its source hash computed.
+
+    The record itself is kept only when it was refused (its Jamf ID names it in the rejection)."""
     try:
         item = map_computer_record(record)
     except MappingError as exc:
         return index, record, exc
     item.source_hash  # noqa: B018 - computed here, off the writing thread (a cached property)
-    return index, record, item
+    return index, None, item
 
 
-class _MappedBatches:
-    """The records read and mapped in batches by a thread of its own while the caller writes the previous batch.
+_END = "end"  # the reader's last message, after its batches: ("end", input error text or "")
 
-    Reading (JSON parsing, or a Jamf Pro page) and mapping are pure Python that needs no database; writing a
-    batch mostly waits for the database. Overlapping them keeps both the process and the database busy. At most
-    two batches wait in the queue, so memory stays flat. An :class:`InputError` ends the batches and is kept in
-    ``input_error`` (what was read before it is imported); any other error of the records' iterator is raised to
-    the caller. Leaving the ``with`` block early (the caller failed) stops the thread.
+
+def _read_batches(records, batch_size, put, stopped):
+    """Read and map ``records``, handing ``put`` each batch, then (_END, input error) or the exception that
+    ended the reading. Stops early once ``put`` returns False or ``stopped()`` is true."""
+    batch = []
+    index = 0
+    input_error = ""
+    records = iter(records)
+    try:
+        while not stopped():
+            try:
+                record = next(records)
+            except StopIteration:
+                break
+            except InputError as exc:
+                # Keep what was read before the damage; say where it stopped.
+                input_error = "after record %d, %s" % (index - 1, exc) if index else str(exc)
+                break
+            batch.append(_mapped(index, record))
+            index += 1
+            if len(batch) >= batch_size:
+                if not put(batch):
+                    return
+                batch = []
+        if batch and not put(batch):
+            return
+        put((_END, input_error))
+    except BaseException as exc:  # noqa: BLE001 - handed to the importing thread, which raises it
+        put(exc)
+
+
+class _Batches:
+    """Batches of mapped records, read by someone else while the caller writes the previous batch.
+
+    Reading (JSON parsing, or a Jamf Pro page) and mapping need no database; writing a batch mostly waits for
+    it. Overlapping them keeps the process and the database busy at once. At most two batches wait, so memory
+    stays flat. An :class:`InputError` ends the batches and is kept in ``input_error`` (what was read before it
+    is imported); any other error of the records' iterator is raised to the caller. Leaving the ``with`` block
+    early (the caller failed) stops the reader.
     """
-
-    _END = object()
 
     def __init__(self, records, batch_size):
         self.records = records
         self.batch_size = batch_size
         self.input_error = ""
+
+    def _get(self):
+        raise NotImplementedError
+
+    def __iter__(self):
+        while True:
+            item = self._get()
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, tuple) and item[:1] == (_END,):
+                self.input_error = item[1]
+                return
+            yield item
+
+
+class _BatchesFromThread(_Batches):
+    """The reader is a thread of this process (the GIL is free while the writer waits for the database)."""
+
+    def __init__(self, records, batch_size):
+        super().__init__(records, batch_size)
         self.queue = queue.Queue(maxsize=2)
         self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._read, name="import-reader", daemon=True)
+        self.thread = threading.Thread(target=_read_batches, name="import-reader", daemon=True,
+                                       args=(records, batch_size, self._put, self.stopped.is_set))
 
     def __enter__(self):
         self.thread.start()
@@ -228,41 +293,60 @@ class _MappedBatches:
                 continue
         return False
 
-    def _read(self):
-        batch = []
-        index = 0
-        records = iter(self.records)
-        try:
-            while not self.stopped.is_set():
-                try:
-                    record = next(records)
-                except StopIteration:
-                    break
-                except InputError as exc:
-                    # Keep what was read before the damage; say where it stopped.
-                    self.input_error = "after record %d, %s" % (index - 1, exc) if index else str(exc)
-                    break
-                batch.append(_mapped(index, record))
-                index += 1
-                if len(batch) >= self.batch_size:
-                    if not self._put(batch):
-                        return
-                    batch = []
-            if batch:
-                self._put(batch)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, which raises it
-            self._put(exc)
-        finally:
-            self._put(self._END)
+    def _get(self):
+        return self.queue.get()
 
-    def __iter__(self):
-        while True:
-            item = self.queue.get()
-            if item is self._END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+
+def _read_in_child(records, batch_size, connection_end):
+    def put(item):
+        try:
+            data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - an error that cannot be pickled: say what it was
+            data = pickle.dumps(RuntimeError("%s: %s (%s)" % (type(item).__name__, item, exc)))
+        connection_end.send_bytes(data)  # waits while the importer writes the batch before
+        return True
+
+    _read_batches(records, batch_size, put, lambda: False)
+    connection_end.close()
+
+
+class _BatchesFromProcess(_Batches):
+    """The reader is a child process forked for this import: parsing and mapping get a core of their own.
+
+    The child reads the records' iterator it inherited (a stream's file descriptor is shared) and sends each
+    mapped batch through a pipe, pickled, one batch ahead; it touches no database. Only for callers without
+    other threads (fork copies the calling thread alone).
+    """
+
+    def __init__(self, records, batch_size):
+        super().__init__(records, batch_size)
+        context = multiprocessing.get_context("fork")
+        self.receiving, sending = context.Pipe(duplex=False)
+        self.process = context.Process(target=_read_in_child, args=(records, batch_size, sending),
+                                       name="import-reader", daemon=True)
+        self.sending = sending
+
+    def __enter__(self):
+        self.process.start()
+        self.sending.close()  # the child's end
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+        self.receiving.close()
+
+    def _get(self):
+        while not self.receiving.poll(1):
+            if not self.process.is_alive() and not self.receiving.poll(0):
+                return RuntimeError("the import's reader process ended unexpectedly (exit code %s)"
+                                    % self.process.exitcode)
+        try:
+            return pickle.loads(self.receiving.recv_bytes())  # noqa: S301 - our own child's data
+        except EOFError:
+            return RuntimeError("the import's reader process ended unexpectedly (exit code %s)"
+                                % self.process.exitcode)
 
 
 CLAMPED_DATES = [("last_inventory_update", "general.reportDate"), ("last_check_in", "general.lastContactTime")]

@@ -96,6 +96,9 @@ class MappingError(ValueError):
         self.problem = problem
         super().__init__("%s: %s" % (field, problem) if field else problem)
 
+    def __reduce__(self):  # picklable (the import's reader process sends refusals back)
+        return type(self), (self.field, self.problem)
+
 
 @dataclass
 class MappedComputer:

@@ -2,6 +2,7 @@ import copy
 import datetime
 import io
 import json
+import os
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -299,3 +300,28 @@ def test_a_failing_write_stops_the_reader(tenant_a, monkeypatch):
         import_records(tenant_a, records(), batch_size=10)
     assert len(read) < 100  # the reader stopped: at most a few batches ahead of the writer
     assert not [t for t in threading.enumerate() if t.name == "import-reader"]
+
+
+def test_the_reader_process_imports_the_same_as_the_thread(tenant_a, tenant_b):
+    records = [make_record(n, "t", users=n % 3) for n in range(1, 40)]
+    records[7] = {"id": "bad", "udid": ""}  # refused: its MappingError comes back from the child
+    by_thread = run_import(tenant_a, records, batch_size=6)
+    by_process = import_records(tenant_b, iter_records(io.BytesIO(json.dumps(records).encode())), batch_size=6,
+                                reader="process")
+    assert by_process.summary() == by_thread.summary() == {
+        "created": 38, "updated": 0, "unchanged": 0, "stale": 0, "rejected": 1}
+    assert [r.as_dict() for r in by_process.rejected] == [r.as_dict() for r in by_thread.rejected]
+    assert _stored(tenant_a) == _stored(tenant_b)
+
+
+def test_the_reader_process_passes_on_input_errors_and_its_own_end(tenant_a):
+    body = json.dumps([make_record(n, "t") for n in range(1, 6)]).encode()[:-300]  # truncated
+    result = import_records(tenant_a, iter_records(io.BytesIO(body)), batch_size=2, reader="process")
+    assert result.created == 4 and "after record 3" in result.input_error
+
+    def dies():
+        yield make_record(1, "t")
+        os._exit(3)
+
+    with pytest.raises(RuntimeError, match="reader process ended unexpectedly"):
+        import_records(tenant_a, dies(), batch_size=1, reader="process")

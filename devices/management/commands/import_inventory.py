@@ -41,8 +41,10 @@ class Command(BaseCommand):
 
             bar = tqdm(unit=" computers", desc="Importing", file=sys.stderr)
         try:
+            # A child process reads and maps while this one writes: an import uses two cores.
             result = import_records(
-                tenant, iter_records(stream), batch_size=options["batch_size"], progress=bar.update if bar else None
+                tenant, iter_records(stream), batch_size=options["batch_size"], progress=bar.update if bar else None,
+                reader="process",
             )
         finally:
             if bar:
