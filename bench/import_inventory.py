@@ -4,7 +4,9 @@
 
 Writes the records to a page file (not timed), migrates a fresh database, then times
 ``manage.py import_inventory`` in a child process twice (first import: all created; second: all
-unchanged) and reports computers per second and the child's peak memory (max RSS).
+unchanged) and reports computers per second and the child's peak memory (max RSS). The command reads and maps
+the records in a reader process it forks (devices/importer.py): the CPU figures include it, and its peak memory
+is printed beside the importer's.
 
 In the same run it measures the floor for the same work, also in child processes:
 
@@ -66,7 +68,8 @@ pid = backend_pid()
 c, t = cpu(pid), time.perf_counter()
 call_command("import_inventory", "bench", sys.argv[1], "--no-progress")
 elapsed = time.perf_counter() - t
-print("RESULT", elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, cpu(pid) - c)
+print("RESULT", elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, cpu(pid) - c,
+      resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
 PARSE = CPU + """
@@ -184,12 +187,13 @@ def main():
                                                       load_before))
     times = {}
     for label in ("first import (created)", "second import (unchanged)"):
-        (elapsed, rss, used), out = child(CHILD, env, str(page))
+        (elapsed, rss, used, reader_rss), out = child(CHILD, env, str(page))
         summary = [line for line in out.splitlines() if line.startswith("Created")]
         elapsed = float(elapsed)
         times[label] = (elapsed, float(used))
-        print("%-26s %7.2fs  %7.0f computers/s  CPU %.2fs  peak RSS %4.0f MB  %s" % (
-            label, elapsed, args.n / elapsed, float(used), int(rss) / 1024, summary[0] if summary else ""))
+        print("%-26s %7.2fs  %7.0f computers/s  CPU %.2fs  peak RSS %4.0f MB (reader process %.0f MB)  %s" % (
+            label, elapsed, args.n / elapsed, float(used), int(rss) / 1024, int(reader_rss) / 1024,
+            summary[0] if summary else ""))
     (parse_s, parse_rss, parsed, parse_cpu), _ = child(PARSE, env, str(page))
     (write_s, rows, write_cpu), _ = child(WRITE, env)
     parse_s, write_s, parse_cpu, write_cpu = map(float, (parse_s, write_s, parse_cpu, write_cpu))
