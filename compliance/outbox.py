@@ -25,6 +25,7 @@ import datetime
 import functools
 import json
 import logging
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -162,42 +163,44 @@ def queue_reports(tenant_id, computer_ids=None, since=None, now=None, force=Fals
     refresh = refresh_interval(tenant)
     retry_failed_after = datetime.timedelta(hours=float(settings.INTUNE_RETRY_FAILED_AFTER_HOURS))
 
-    computers = Computer.objects.filter(tenant_id=tenant_id, inventory_state__isnull=False).order_by("id")
+    computers = Computer.objects.filter(tenant_id=tenant_id, inventory_state__isnull=False)
     if since is not None:
         computers = computers.filter(changed_since_q(tenant_id, since))
-    wanted = sorted(set(computer_ids)) if computer_ids is not None else None
     if inventory_mode:  # the legacy attribute set reads nearly every field
         computer_fields = [f.attname for f in Computer._meta.concrete_fields]
         user_fields = [f.attname for f in UserAccount._meta.concrete_fields]
     else:
         computer_fields, user_fields = PARTNER_COMPUTER_FIELDS, PARTNER_USER_FIELDS
-    last_id = 0
-    while True:
-        if wanted is not None:
-            chunk_ids = [pk for pk in wanted if pk > last_id][:CHUNK]
-            if not chunk_ids:
-                break
-            last_id = chunk_ids[-1]
-            batch = computers.filter(id__in=chunk_ids)
-        else:
-            batch = computers.filter(id__gt=last_id)[:CHUNK]
+    for chunk_ids in _chunks(_mac_ids(computers, computer_ids)):
         with transaction.atomic():
             if not dry_run:
                 _lock_tenant(tenant_id)
-            macs = _rows(batch, computer_fields, inventory_mode)
-            if not macs:
-                if wanted is None:
-                    break
-                continue
-            if wanted is None:
-                last_id = macs[-1].id
-            _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_after, inventory_mode, force,
-                         reason, requested_by, dry_run, on_payload, result)
+            macs = _rows(_for_ids(computers, "id", chunk_ids).order_by("id"), computer_fields, inventory_mode)
+            if macs:
+                _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_after, inventory_mode,
+                             force, reason, requested_by, dry_run, on_payload, result)
     if result.created:
         logger.info("tenant %s: %d reports queued %s", tenant.slug, result.created, dict(result.reasons))
     if result.held:
         logger.info("tenant %s: registered Macs held back from Intune %s", tenant.slug, dict(result.held))
     return result
+
+
+def _mac_ids(computers, computer_ids):
+    """The IDs of the Macs to report, ascending, as an ``array`` (8 bytes a Mac): read in one query.
+
+    Read once rather than page by page (``id > last ORDER BY id LIMIT n``): PostgreSQL answered such a page
+    from the tenant's index and sorted every Mac of the tenant for each page, so a full pass grew with the
+    square of the fleet (20 ms a page at 20,000 Macs). The chunks then read their Macs by primary key.
+    """
+    if computer_ids is not None:  # the chunk's query keeps only the tenant's
+        return array("q", sorted(set(computer_ids)))
+    return array("q", computers.order_by("id").values_list("id", flat=True))
+
+
+def _chunks(ids):
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start:start + CHUNK].tolist()
 
 
 def _rows(queryset, fields, inventory_mode):

@@ -181,3 +181,26 @@ def test_reports_are_written_as_the_orm_would_write_them(tenant):
     fields = [f.attname for f in ComplianceReport._meta.concrete_fields if f.attname not in ("id", "created_at",
                                                                                             "updated_at")]
     assert [[getattr(r, f) for f in fields] for r in written] == [[getattr(r, f) for f in fields] for r in expected]
+
+
+def test_chunks_cover_every_mac_once_when_tenants_interleave(tenant, tenant_b, monkeypatch):
+    # The Macs are read in chunks of IDs; another tenant's Macs between them (and Macs without an evaluation) must
+    # neither be reported nor make a chunk skip or repeat one of this tenant's (nor do Macs without a user).
+    from compliance import outbox
+
+    monkeypatch.setattr(outbox, "CHUNK", 3)
+    mine = []
+    for _ in range(4):
+        mine += registered_macs(tenant, 2)
+        ComputerFactory(tenant=tenant_b)
+        ComputerFactory(tenant=tenant, entra_device_id="x")  # no user: no pair
+    result = queue_reports(tenant.pk)
+    assert (result.pairs, result.created) == (8, 8)
+    assert sorted(ComplianceReport.objects.values_list("computer_id", flat=True)) == sorted(m.pk for m in mine)
+
+    some = [mine[1].pk, mine[6].pk, mine[4].pk, mine[4].pk, ComputerFactory(tenant=tenant_b).pk]
+    Computer.objects.filter(pk__in=some).update(os_version="15.9")
+    result = queue_reports(tenant.pk, computer_ids=some)
+    assert (result.pairs, result.created, result.superseded) == (3, 3, 3)
+    changed = ComplianceReport.objects.filter(reason=Reason.CHANGED).values_list("computer_id", flat=True)
+    assert sorted(changed) == sorted({mine[1].pk, mine[6].pk, mine[4].pk})
