@@ -51,8 +51,8 @@ SENT = (Status.ACCEPTED, Status.COMPLETED)
 # What the payload builders read (compliance/intune/payloads.py), loaded as named tuples rather than model
 # instances: at 100,000 Macs building instances and parsing unused dates costs more than the rest together.
 PARTNER_COMPUTER_FIELDS = (
-    "id", "name", "serial_number", "udid", "entra_device_id", "last_check_in", "last_inventory_update", "os_name",
-    "os_version", "inventory_state",
+    "id", "tenant_id", "name", "serial_number", "udid", "entra_device_id", "last_check_in", "last_inventory_update",
+    "os_name", "os_version", "inventory_state",
 )
 PARTNER_USER_FIELDS = ("id", "computer_id", "username", "entra_device_id", "entra_user_id", "compliance_status")
 LATEST_FIELDS = (
@@ -163,7 +163,7 @@ def queue_reports(tenant_id, computer_ids=None, since=None, now=None, force=Fals
     refresh = refresh_interval(tenant)
     retry_failed_after = datetime.timedelta(hours=float(settings.INTUNE_RETRY_FAILED_AFTER_HOURS))
 
-    computers = Computer.objects.filter(tenant_id=tenant_id, inventory_state__isnull=False)
+    computers = Computer.objects.filter(inventory_state__isnull=False)
     if since is not None:
         computers = computers.filter(changed_since_q(tenant_id, since))
     if inventory_mode:  # the legacy attribute set reads nearly every field
@@ -171,11 +171,17 @@ def queue_reports(tenant_id, computer_ids=None, since=None, now=None, force=Fals
         user_fields = [f.attname for f in UserAccount._meta.concrete_fields]
     else:
         computer_fields, user_fields = PARTNER_COMPUTER_FIELDS, PARTNER_USER_FIELDS
-    for chunk_ids in _chunks(_mac_ids(computers, computer_ids)):
+    for chunk_ids in _chunks(_mac_ids(computers.filter(tenant_id=tenant_id), computer_ids)):
         with transaction.atomic():
             if not dry_run:
                 _lock_tenant(tenant_id)
-            macs = _rows(_for_ids(computers, "id", chunk_ids).order_by("id"), computer_fields, inventory_mode)
+            # By primary key alone, the tenant checked here: with the tenant in the WHERE clause PostgreSQL may
+            # scan the tenant's index for each chunk (it did wherever the table had no statistics yet).
+            macs = [
+                mac for mac in _rows(_for_ids(computers, "id", chunk_ids).order_by("id"), computer_fields,
+                                     inventory_mode)
+                if mac.tenant_id == tenant.pk
+            ]
             if macs:
                 _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_after, inventory_mode,
                              force, reason, requested_by, dry_run, on_payload, result)
@@ -193,7 +199,7 @@ def _mac_ids(computers, computer_ids):
     from the tenant's index and sorted every Mac of the tenant for each page, so a full pass grew with the
     square of the fleet (20 ms a page at 20,000 Macs). The chunks then read their Macs by primary key.
     """
-    if computer_ids is not None:  # the chunk's query keeps only the tenant's
+    if computer_ids is not None:  # each chunk keeps only the tenant's
         return array("q", sorted(set(computer_ids)))
     return array("q", computers.order_by("id").values_list("id", flat=True))
 
