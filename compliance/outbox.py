@@ -34,7 +34,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from compliance.intune.payloads import entities_for, hold_reason, isoformat, payload_hash
+from compliance.intune.payloads import entities_for, hold_reason, isoformat, partner_report, payload_hash
 from compliance.models import ComplianceReport
 from devices.bulk import RowWriter, select_rows
 from devices.models import Computer, UserAccount
@@ -248,8 +248,13 @@ def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_aft
             LATEST_FIELDS, named=False,
         )
     }
-    new_rows = []
+    new_rows, new_pairs = [], []
+    make_row = _row_maker(tenant.pk, now, requested_by)
     stamp = isoformat(now)  # every report of the run carries the same LastUpdateTime
+    # Partner mode writes the payload text and hash from templates (payloads.partner_report: the same text and hash
+    # as json.dumps and payload_hash of the entities); the legacy mode and a dry run's on_payload build the entities.
+    fast = not inventory_mode and on_payload is None
+    guid_json, stamp_json = json.dumps(str(guid)), json.dumps(stamp)
     for user in users:
         computer = by_id[user.computer_id]
         result.pairs += 1
@@ -258,8 +263,11 @@ def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_aft
             result.held[held] += 1
             continue
         state = computer.inventory_state
-        entities = entities_for(guid, computer, user, state, user.compliance_status, stamp, inventory_mode)
-        digest = payload_hash(entities)
+        if fast:
+            payload, digest = partner_report(guid_json, computer, user, state, user.compliance_status, stamp_json)
+        else:
+            entities = entities_for(guid, computer, user, state, user.compliance_status, stamp, inventory_mode)
+            payload, digest = None, payload_hash(entities)
         device_id = pair_device_id(computer, user)
         if force:
             why = reason or Reason.RESEND
@@ -271,28 +279,49 @@ def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_aft
         result.reasons[str(why)] += 1
         if on_payload is not None:
             on_payload(computer, user, why, entities)
-        new_rows.append({
-            "tenant_id": tenant.pk, "computer_id": computer.id, "user_account_id": user.id, "kind": Kind.REPORT.value,
-            "reason": str(why), "username": user.username, "entra_device_id": device_id,
-            "entra_user_id": user.entra_user_id, "inventory_state": state,
-            "compliance_status": user.compliance_status or "", "payload": json.dumps(entities),
-            "payload_hash": digest, "status": Status.PENDING.value, "latest": True, "next_attempt_at": now,
-            "requested_by": requested_by, "created_at": now, "updated_at": now,
-        })
+        new_pairs.append(user.id)
+        new_rows.append(make_row((
+            computer.id, user.id, str(why), user.username, device_id, user.entra_user_id, state,
+            user.compliance_status or "", json.dumps(entities) if payload is None else payload, digest,
+        )))
     result.created += len(new_rows)
     if dry_run or not new_rows:
         return
     # Never-sent pending reports of these pairs are replaced by the new ones; sent ones keep their message. Such a
     # row is always its pair's latest (every new report supersedes them in this same transaction), so only pairs
     # that have a latest report need the two updates: none, on a tenant's first pass.
-    pair_ids = [row["user_account_id"] for row in new_rows if row["user_account_id"] in previous]
+    pair_ids = [pk for pk in new_pairs if pk in previous]
     if pair_ids:
         pairs = _for_ids(ComplianceReport.objects.all(), "user_account_id", pair_ids)
         result.superseded += pairs.filter(status=Status.PENDING, message_id__isnull=True).update(
             status=Status.SUPERSEDED, finished_at=now, updated_at=now
         )
         pairs.filter(latest=True).update(latest=False)
-    insert_reports(new_rows)
+    _writer().insert_new(new_rows, keys=False)
+
+
+# The columns of a new report that differ from pair to pair, in the order _row_maker's function takes them.
+PAIR_COLUMNS = ("computer_id", "user_account_id", "reason", "username", "entra_device_id", "entra_user_id",
+                "inventory_state", "compliance_status", "payload", "payload_hash")
+
+
+def _row_maker(tenant_id, now, requested_by):
+    """A function from the PAIR_COLUMNS values of a report to its RowWriter row (every column): the run's constant
+    columns and the defaults are filled once, not merged into a dict per report."""
+    writer = _writer()
+    template = writer.row({
+        "tenant_id": tenant_id, "kind": Kind.REPORT.value, "status": Status.PENDING.value, "latest": True,
+        "next_attempt_at": now, "requested_by": requested_by, "created_at": now, "updated_at": now,
+    }, {})
+    positions = tuple(writer.columns.index(name) for name in PAIR_COLUMNS)
+
+    def make_row(values):
+        row = list(template)
+        for position, value in zip(positions, values, strict=True):
+            row[position] = value
+        return row
+
+    return make_row
 
 
 def insert_reports(rows):

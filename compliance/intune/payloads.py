@@ -209,3 +209,71 @@ def upload_body(tenant_guid, entities, upload_time):
         "UploadTime": upload_time_text(upload_time),
         "Content": entities if isinstance(entities, str) else json.dumps(entities, separators=(",", ":"), default=str),
     }
+
+
+# -- The partner-mode report as text, without building the entities --------------------------------------------------
+#
+# The outbox makes one report per pair, 100,000 of them on a tenant's first pass: building the two entity dicts, then
+# json.dumps of them twice (the payload, and the sorted stable form for the hash) was most of its time. The two texts
+# are the same every time but for a dozen values, so they are filled into templates made once, here, from the entity
+# builders above (so the templates follow any change to them), each value escaped by the json module's own C escaper.
+# tests/compliance/test_payloads.py holds the result equal to ``json.dumps(entities_for(...))`` and ``payload_hash``.
+
+_SLOTS = ("TenantId", "DeviceId", "DeviceName", "UserId", "DeviceManagementState", "LastCheckInTime",
+          "LastUpdateTime", "OsVersion", "State", "complianceStatus")
+
+
+def _sentinel(name):
+    return "@@%s@@" % name
+
+
+def _templates():
+    class Fake:
+        pass
+
+    computer, user = Fake(), Fake()
+    computer.name, computer.entra_device_id = _sentinel("DeviceName"), ""
+    computer.last_check_in, computer.os_version = _sentinel("LastCheckInTime"), _sentinel("OsVersion")
+    user.entra_device_id, user.entra_user_id = _sentinel("DeviceId"), _sentinel("UserId")
+    entities = entities_for(_sentinel("TenantId"), computer, user, 0, _sentinel("complianceStatus"),
+                            _sentinel("LastUpdateTime"))
+    entities[0]["State"], entities[0]["DeviceManagementState"] = _sentinel("State"), _sentinel("DeviceManagementState")
+    stable = [{k: v for k, v in entity.items() if k not in VOLATILE_KEYS} for entity in entities]
+
+    def template(text):
+        text = text.replace("%", "%%")
+        for name in _SLOTS:
+            text = text.replace(json.dumps(_sentinel(name)), "%%(%s)s" % name)
+        if "@@" in text:
+            raise AssertionError("an entity value is not a template slot: %s" % text)
+        return text
+
+    return template(json.dumps(entities)), template(json.dumps(stable, sort_keys=True, separators=(",", ":")))
+
+
+_PAYLOAD_TEMPLATE, _HASH_TEMPLATE = _templates()
+_escape = json.encoder.encode_basestring_ascii  # what json.dumps does with a str (ensure_ascii)
+
+
+def _json_value(value):
+    return _escape(value) if isinstance(value, str) else json.dumps(value)
+
+
+def partner_report(tenant_guid_json, computer, user, state, compliance_status, updated_at_json):
+    """``(json.dumps(entities), payload_hash(entities))`` of a partner-mode report, ``entities`` being
+    ``entities_for(tenant_guid, computer, user, state, compliance_status, updated_at)``; the tenant GUID and
+    LastUpdateTime come as their JSON text (``json.dumps(str(tenant_guid))``, ``json.dumps(isoformat(updated_at))``),
+    made once per run."""
+    values = {
+        "TenantId": tenant_guid_json,
+        "DeviceId": _json_value(user.entra_device_id or computer.entra_device_id),
+        "DeviceName": _json_value(device_name(computer)),
+        "UserId": _json_value(user.entra_user_id),
+        "DeviceManagementState": '"notManaged"' if state == 1 else '"managed"',
+        "LastCheckInTime": _json_value(isoformat(last_check_in(computer))),
+        "LastUpdateTime": updated_at_json,
+        "OsVersion": _json_value((computer.os_version or "").strip()),
+        "State": int(state),
+        "complianceStatus": _json_value(compliance_status),
+    }
+    return _PAYLOAD_TEMPLATE % values, hashlib.sha256((_HASH_TEMPLATE % values).encode()).hexdigest()

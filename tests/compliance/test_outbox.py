@@ -204,3 +204,45 @@ def test_chunks_cover_every_mac_once_when_tenants_interleave(tenant, tenant_b, m
     assert (result.pairs, result.created, result.superseded) == (3, 3, 3)
     changed = ComplianceReport.objects.filter(reason=Reason.CHANGED).values_list("computer_id", flat=True)
     assert sorted(changed) == sorted({mine[1].pk, mine[6].pk, mine[4].pk})
+
+
+def _stored_columns():
+    """Every stored column of the reports but the key and the two auto timestamps, as the database holds it (the
+    payload as its text), in ID order."""
+    columns = [f.column for f in ComplianceReport._meta.concrete_fields if f.attname not in ("id", "created_at",
+                                                                                           "updated_at")]
+    select = ", ".join("%s::text" % c if c == "payload" and connection.vendor == "postgresql" else c for c in columns)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s FROM compliance_compliancereport ORDER BY id" % select)  # noqa: S608
+        return cursor.fetchall()
+
+
+def test_queued_rows_are_what_the_entities_and_the_orm_gave(tenant):
+    # queue_reports fills the payload text and hash from templates and writes tuples: every stored column must be
+    # what building the entities, json.dumps, payload_hash and bulk_create of instances stored before.
+    from compliance.intune.payloads import entities_for, payload_hash
+    from compliance.outbox import tenant_guid
+
+    macs = registered_macs(tenant, 3, users=2)
+    Computer.objects.filter(pk=macs[0].pk).update(name='José\'s "Mac" 100%', os_version=" 15.1 ")
+    UserAccount.objects.filter(computer=macs[1], username="user0").update(username="Zoë")
+    now = timezone.now()
+    queue_reports(tenant.pk, now=now, requested_by="ops")
+    written = _stored_columns()
+
+    ComplianceReport.objects.all().delete()
+    expected = []
+    for user in UserAccount.objects.select_related("computer").order_by("computer_id", "id"):
+        computer = user.computer
+        entities = entities_for(tenant_guid(tenant), computer, user, computer.inventory_state, user.compliance_status,
+                                now)
+        expected.append(ComplianceReport(
+            tenant_id=tenant.pk, computer_id=computer.pk, user_account_id=user.pk, kind="report", reason="new",
+            username=user.username, entra_device_id=user.entra_device_id or computer.entra_device_id,
+            entra_user_id=user.entra_user_id, inventory_state=computer.inventory_state,
+            compliance_status=user.compliance_status or "", payload=entities, payload_hash=payload_hash(entities),
+            status="pending", latest=True, next_attempt_at=now, requested_by="ops",
+        ))
+    ComplianceReport.objects.bulk_create(expected)
+    assert len(written) == 6
+    assert written == _stored_columns()

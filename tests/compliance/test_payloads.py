@@ -10,8 +10,10 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from compliance.intune.payloads import entities_for, payload_hash, upload_body
+from compliance.intune.payloads import entities_for, isoformat, partner_report, payload_hash, upload_body
 from devices.models import Computer, UserAccount
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -103,3 +105,27 @@ def test_upload_body_carries_content_as_a_json_string():
     assert isinstance(body["Content"], str)
     assert json.loads(body["Content"]) == entities
     assert body["UploadTime"] == "2024-06-07T14:00:00.000000Z"  # always microseconds, as the client sends it
+
+
+_text = st.one_of(st.none(), st.text(max_size=12),
+                  st.sampled_from(["", " 15.1 ", "José's Mac \"Pro\" 100%", "a\x00\n"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=_text, serial=_text, udid=_text, computer_device=_text, user_device=_text, user_id=st.text(max_size=8),
+       os_version=_text, state=st.sampled_from([0, 1, 2, 3]),
+       status=st.sampled_from(["compliant", "noncompliant", "é"]),
+       check_in=st.one_of(st.none(), st.datetimes(timezones=st.just(datetime.UTC))),
+       report_date=st.one_of(st.none(), st.datetimes(timezones=st.just(datetime.UTC))), guid=st.text(max_size=6))
+def test_partner_report_text_is_json_dumps_of_the_entities_and_its_hash(
+        name, serial, udid, computer_device, user_device, user_id, os_version, state, status, check_in, report_date,
+        guid):
+    # The outbox fills templates instead of building and dumping the entities: the text and the hash must be exactly
+    # what json.dumps(entities_for(...)) and payload_hash(...) give, for any value, None and non-ASCII included.
+    computer = Computer(name=name, serial_number=serial, udid=udid, entra_device_id=computer_device,
+                        last_check_in=check_in, last_inventory_update=report_date, os_version=os_version)
+    user = UserAccount(entra_device_id=user_device, entra_user_id=user_id)
+    entities = entities_for(guid, computer, user, state, status, NOW)
+    text, digest = partner_report(json.dumps(str(guid)), computer, user, state, status, json.dumps(isoformat(NOW)))
+    assert text == json.dumps(entities)
+    assert digest == payload_hash(entities)
