@@ -140,13 +140,32 @@ def claim(tenant_id, limit, now=None):
     were never sent join one new message (so ``limit`` should not exceed INTUNE_BATCH_SIZE); rows sent
     before keep their message ID and UploadTime, and are resent as that same message.
     """
+    return claim_after(tenant_id, limit, now)[0]
+
+
+def claim_after(tenant_id, limit, now=None, after=None):
+    """:func:`claim`, and the outbox key ``(next_attempt_at, id)`` of the last row claimed (None when none was).
+
+    ``after``, such a key (PostgreSQL only): claim only rows whose key is greater. The outbox index
+    keeps an entry for every row that was pending until the table is vacuumed, so a claim that starts at
+    the oldest entry steps over every row claimed before it in the run: 1,000 claims of 100,000 rows
+    stepped over 50 million entries. A run passes its last key on (``TenantDelivery``) and looks from the
+    start again only when nothing is left after it.
+    """
     now = now or timezone.now()
     lease = now + datetime.timedelta(seconds=float(_setting("INTUNE_LEASE_SECONDS", 300)))
     new_id = uuid.uuid4()
     table = connection.ops.quote_name(ComplianceReport._meta.db_table)
-    payload = "payload::text" if connection.vendor == "postgresql" else "payload"
+    postgresql = connection.vendor == "postgresql"
+    payload = "payload::text" if postgresql else "payload"
     with transaction.atomic():
-        inner = due(tenant_id, now).order_by("next_attempt_at", "id").values("id")[:limit]
+        inner = due(tenant_id, now).order_by("next_attempt_at", "id")
+        if after is not None and postgresql:
+            # A row comparison on the index's trailing columns: the scan starts at the key (names only formatted in).
+            inner = inner.extra(  # noqa: S610
+                where=["(%s.next_attempt_at, %s.id) > (%%s, %%s)" % (table, table)], params=list(after)
+            )
+        inner = inner.values("id")[:limit]
         if connection.features.has_select_for_update_skip_locked:
             inner = inner.select_for_update(skip_locked=True)
         inner_sql, inner_params = inner.query.sql_with_params()
@@ -154,7 +173,8 @@ def claim(tenant_id, limit, now=None):
         sql = (
             "UPDATE %s SET status = %%s, lease_expires_at = %%s, updated_at = %%s, "  # noqa: S608
             "message_id = COALESCE(message_id, %%s), batched_at = COALESCE(batched_at, %%s) "
-            "WHERE id IN (%s) RETURNING id, message_id, batched_at, attempts, %s" % (table, inner_sql, payload)
+            "WHERE id IN (%s) RETURNING id, message_id, batched_at, attempts, %s, next_attempt_at"
+            % (table, inner_sql, payload)
         )
         with connection.cursor() as cursor:
             cursor.execute(
@@ -164,7 +184,8 @@ def claim(tenant_id, limit, now=None):
             )
             rows = cursor.fetchall()
     messages = {}
-    for pk, message_id, batched_at, attempts, text in sorted(rows):
+    last = None
+    for pk, message_id, batched_at, attempts, text, next_attempt_at in sorted(rows):
         message_id = message_id if isinstance(message_id, uuid.UUID) else uuid.UUID(str(message_id))
         message = messages.get(message_id)
         if message is None:
@@ -174,11 +195,14 @@ def claim(tenant_id, limit, now=None):
         message.attempts = max(message.attempts, attempts)
         if message.entities is not None:
             message.entities.append(text if isinstance(text, str) else json.dumps(text))
+        key = (_as_datetime(next_attempt_at), pk)
+        if last is None or key > last:
+            last = key
     result = list(messages.values())
     for message in result:
         if message.entities is not None:
             message.entities = content_of(message.entities)
-    return result
+    return result, last
 
 
 def message_entities(message_id):
@@ -223,6 +247,7 @@ class TenantDelivery:
         self.stop = threading.Event()
         self.retryable_in_a_row = 0
         self.deadline = None
+        self.claimed_up_to = None  # the outbox key of the last row claimed in this run (claim_after)
 
     def _client(self):
         if self.client is None:
@@ -273,7 +298,7 @@ class TenantDelivery:
     def _loop(self):
         batch_size = max(1, int(_setting("INTUNE_BATCH_SIZE", 100)))
         while not self.stop.is_set() and time.monotonic() < self.deadline:
-            messages = claim(self.tenant.pk, batch_size)
+            messages = self._claim(batch_size)
             if not messages:
                 return
             self.count("claimed", sum(len(m.row_ids) for m in messages))
@@ -282,6 +307,19 @@ class TenantDelivery:
                     self._unclaim(messages[index:])
                     return
                 self.send(message)
+
+    def _claim(self, batch_size):
+        """The next messages: first after the run's last claimed key, then (nothing left there) from the start."""
+        with self.lock:
+            after = self.claimed_up_to
+        messages, last = claim_after(self.tenant.pk, batch_size, after=after)
+        if not messages and after is not None:
+            messages, last = claim_after(self.tenant.pk, batch_size)
+        if last is not None:
+            with self.lock:
+                if self.claimed_up_to is None or last > self.claimed_up_to:
+                    self.claimed_up_to = last
+        return messages
 
     def _unclaim(self, messages):
         ids = [pk for message in messages for pk in message.row_ids]
