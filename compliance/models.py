@@ -239,7 +239,8 @@ class ComplianceReport(models.Model):
             models.Index(
                 fields=["tenant", "message_id"], name="report_accepted", condition=models.Q(status="accepted")
             ),
-            models.Index(fields=["message_id"], name="report_message"),
+            # A new report has no message yet: only rows with one are indexed (every query gives the ID).
+            models.Index(fields=["message_id"], name="report_message", condition=models.Q(message_id__isnull=False)),
             models.Index(fields=["computer", "-id"], name="report_history"),
             models.Index(fields=["tenant", "status", "-id"], name="report_tenant_status"),
         ]
