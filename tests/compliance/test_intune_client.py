@@ -403,3 +403,33 @@ def test_sovereign_clouds_use_their_own_resources(simulator, tenant_a):
     client = client_for(tenant_a)
     assert jwt_claims(client.token("graph"))["aud"] == "https://graph.microsoft.us"
     assert jwt_claims(client.token("intune"))["aud"] == "https://api.manage.microsoft.us"
+
+
+@pytest.mark.parametrize("environment", [
+    {},
+    {"HTTPS_PROXY": "http://proxy.example:3128"},
+    {"https_proxy": "http://proxy.example:3128", "no_proxy": "intune.example"},
+    {"ALL_PROXY": "http://all.example:8080", "NO_PROXY": "other.example"},
+    {"HTTP_PROXY": "http://cgi.example:1", "REQUEST_METHOD": "GET"},
+    {"REQUESTS_CA_BUNDLE": "/tmp/ca.pem"},
+])
+def test_session_merges_the_environment_as_requests_does(monkeypatch, environment):
+    # PortalSession looks the environment's proxies up once per host and proxy settings; the merged settings must be
+    # requests' own, also after a proxy variable changes.
+    import requests
+
+    from compliance.intune.client import PROXY_VARIABLES, PortalSession
+
+    for name in (*PROXY_VARIABLES, "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    session, plain = PortalSession(True, 10), requests.Session()
+    for url in ("https://intune.example/x", "https://login.example/y", "http://intune.example:8080/z"):
+        for verify in (True, "/etc/ca.pem"):
+            assert session.merge_environment_settings(url, {}, None, verify, None) == \
+                plain.merge_environment_settings(url, {}, None, verify, None)
+            for name, value in environment.items():
+                monkeypatch.setenv(name, value)
+            assert session.merge_environment_settings(url, {}, None, verify, None) == \
+                plain.merge_environment_settings(url, {}, None, verify, None)
+            for name in environment:
+                monkeypatch.delenv(name)
