@@ -1,8 +1,10 @@
 import copy
 import datetime
+import gc
 import io
 import json
 import os
+import sys
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -325,3 +327,36 @@ def test_the_reader_process_passes_on_input_errors_and_its_own_end(tenant_a):
 
     with pytest.raises(RuntimeError, match="reader process ended unexpectedly"):
         import_records(tenant_a, dies(), batch_size=1, reader="process")
+
+
+def test_the_command_reads_standard_input_in_its_reader_process(tenant_a, tmp_path, monkeypatch):
+    # multiprocessing closes sys.stdin (its buffer and descriptor 0) in the child it starts, before the child runs:
+    # `manage.py import_inventory alpha - < page.json` failed with "ValueError: read of closed file".
+    path = tmp_path / "page.json"
+    path.write_text(json.dumps([make_record(n, "t") for n in range(1, 6)]))
+    with open(path) as stdin:  # a text stream over a file descriptor, as a shell's redirected standard input
+        monkeypatch.setattr(sys, "stdin", stdin)
+        out = io.StringIO()
+        call_command("import_inventory", "alpha", "-", stdout=out)
+        assert not stdin.closed
+    assert "Created 5, updated 0" in out.getvalue()
+    assert Computer.objects.filter(tenant=tenant_a).count() == 5
+
+
+def test_overlapping_imports_put_the_collector_threshold_back():
+    # Two imports of a threaded web worker overlap: A starts, B starts, A ends, B ends. B saved A's raised
+    # threshold as the one to restore, and left it raised for the life of the process.
+    from devices.importer import _fewer_collections
+
+    before = gc.get_threshold()
+    a, b = _fewer_collections(), _fewer_collections()
+    try:
+        a.__enter__()
+        b.__enter__()
+        assert gc.get_threshold()[0] >= 50_000
+        a.__exit__(None, None, None)
+        assert gc.get_threshold()[0] >= 50_000  # B still imports
+        b.__exit__(None, None, None)
+        assert gc.get_threshold() == before
+    finally:
+        gc.set_threshold(*before)

@@ -1,5 +1,7 @@
 """manage.py import_inventory <tenant-slug> <file|->: import Jamf Pro computers-inventory records."""
 
+import io
+import os
 import sys
 
 from django.conf import settings
@@ -30,10 +32,14 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1.")
 
         path = options["path"]
+        # A child process reads and maps while this one writes (devices/importer.py): an import uses two cores.
+        reader = "process"
         try:
-            stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+            stream = open(path, "rb") if path != "-" else _stdin()  # noqa: SIM115
         except OSError as exc:
             raise CommandError("Cannot open %s: %s" % (path, exc.strerror)) from None
+        if stream is None:  # standard input without a file descriptor (call_command in a test): read it here
+            stream, reader = sys.stdin.buffer, "thread"
 
         bar = None
         if not options["no_progress"] and self.stdout.isatty():
@@ -41,10 +47,9 @@ class Command(BaseCommand):
 
             bar = tqdm(unit=" computers", desc="Importing", file=sys.stderr)
         try:
-            # A child process reads and maps while this one writes: an import uses two cores.
             result = import_records(
                 tenant, iter_records(stream), batch_size=options["batch_size"], progress=bar.update if bar else None,
-                reader="process",
+                reader=reader,
             )
         finally:
             if bar:
@@ -70,3 +75,16 @@ class Command(BaseCommand):
             )
         if len(result.rejected) > 100:
             self.stdout.write("  ... and %d more rejected records." % (len(result.rejected) - 100))
+
+
+def _stdin():
+    """Standard input as a binary stream of its own: a duplicate of its file descriptor (None if it has none).
+
+    The reader process is started by multiprocessing, which closes ``sys.stdin`` in the child before it runs
+    (and with it ``sys.stdin.buffer`` and descriptor 0); the duplicate stays open there.
+    """
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return None
+    return os.fdopen(os.dup(fd), "rb")
