@@ -46,8 +46,18 @@ def evaluate_new_computers(sender, tenant_id, computers, **kwargs):
     An optimisation: each new Mac is written once, evaluated, instead of written and then updated (on PostgreSQL
     the update rewrites the row and every index entry). ``evaluate_changed_computers`` still runs after the write
     and finds nothing to change.
+
+    Like that evaluation, a failing one must not undo the inventory: it runs in a savepoint, and on a database
+    error the Macs are written without it (``derived_ids`` does not name them), so ``evaluate_changed_computers``
+    evaluates them after the write, or queues them.
     """
-    return evaluate_new(tenant_id, computers)
+    try:
+        with transaction.atomic():
+            return evaluate_new(tenant_id, computers)
+    except DatabaseError:
+        logger.exception("evaluating %d new computers of tenant %s before their write failed; evaluated after it",
+                         len(computers), tenant_id)
+        return None
 
 
 def reevaluate_on_policy_change(sender, instance, raw=False, **kwargs):

@@ -100,3 +100,26 @@ def test_created_macs_are_not_evaluated_again_but_updates_are(tenant_a, monkeypa
     assert result.updated == 1
     assert evaluated == [[Computer.objects.get(tenant=tenant_a, jamf_id=str(records[0]["id"])).pk]]
     assert Computer.objects.get(tenant=tenant_a, jamf_id=str(records[0]["id"])).compliance_status == "notCompliant"
+
+
+def test_a_failing_evaluation_of_new_macs_does_not_undo_their_inventory(tenant_a, monkeypatch):
+    # compliance/signals.py: "A failing evaluation must not undo the inventory". Before the write, a database error
+    # of the evaluation failed the batch and then every record of it ("the database refused the record").
+    from django.db import connection
+
+    from compliance.evaluation import core
+
+    real = core.Requirements.from_policies.__func__
+
+    def broken(cls, policies):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table")  # as a statement timeout would: a DatabaseError
+        return real(cls, policies)
+
+    monkeypatch.setattr(core.Requirements, "from_policies", classmethod(broken))
+    result = _import(tenant_a, _records())
+    assert result.summary() == {"created": 29, "updated": 0, "unchanged": 0, "stale": 0, "rejected": 0}
+    assert Computer.objects.filter(tenant=tenant_a).count() == 29
+    monkeypatch.undo()
+    store.evaluate_tenant(tenant_a.pk)  # what the queued evaluation does
+    assert not Computer.objects.filter(tenant=tenant_a, evaluated_at__isnull=True).exists()
