@@ -177,10 +177,11 @@ def queue_reports(tenant_id, computer_ids=None, since=None, now=None, force=Fals
                 _lock_tenant(tenant_id)
             # By primary key alone, the tenant checked here: with the tenant in the WHERE clause PostgreSQL may
             # scan the tenant's index for each chunk (it did wherever the table had no statistics yet).
+            wanted = set(chunk_ids)
             macs = [
-                mac for mac in _rows(_for_ids(computers, "id", chunk_ids).order_by("id"), computer_fields,
+                mac for mac in _rows(_within(computers, "id", chunk_ids).order_by("id"), computer_fields,
                                      inventory_mode)
-                if mac.tenant_id == tenant.pk
+                if mac.tenant_id == tenant.pk and mac.id in wanted
             ]
             if macs:
                 _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_after, inventory_mode,
@@ -226,6 +227,14 @@ def _for_ids(queryset, field_name, ids):
     return queryset.filter(**{field_name + "__in": ids})
 
 
+def _within(queryset, field_name, ids):
+    """``queryset`` narrowed to ``field_name`` in the sorted ``ids``, or to their range when they are dense (the
+    caller drops what is not in ``ids``): one index range scan instead of an index probe per ID."""
+    if ids and ids[-1] - ids[0] < 2 * len(ids):
+        return queryset.filter(**{field_name + "__gte": ids[0], field_name + "__lte": ids[-1]})
+    return _for_ids(queryset, field_name, ids)
+
+
 def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_after, inventory_mode, force, reason,
                  requested_by, dry_run, on_payload, result):
     by_id = {mac.id: mac for mac in macs}
@@ -241,14 +250,48 @@ def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_aft
     ]
     if not users:
         return
+    user_ids = sorted(user.id for user in users)
+    wanted = set(user_ids)
     previous = {
         row[1]: dict(zip(LATEST_FIELDS, row, strict=True))
         for row in select_rows(
-            _for_ids(ComplianceReport.objects.filter(latest=True), "user_account_id", [u.id for u in users]),
-            LATEST_FIELDS, named=False,
+            _within(ComplianceReport.objects.filter(latest=True), "user_account_id", user_ids), LATEST_FIELDS,
+            named=False,
         )
+        if row[1] in wanted
     }
-    new_rows, new_pairs = [], []
+    rows = _new_rows(tenant, guid, by_id, users, previous, now, refresh, retry_failed_after, inventory_mode, force,
+                     reason, requested_by, on_payload, result)
+    if dry_run:
+        for _row in rows:
+            pass
+        return
+    if not previous and on_payload is None and connection.vendor == "postgresql":
+        # No pair of the chunk has a report yet (a tenant's first pass), so nothing is superseded first: the rows go
+        # into the COPY as they are made, and PostgreSQL inserts them while the next ones are built (nothing else
+        # may use the connection meanwhile, hence no on_payload).
+        _writer().insert_new(rows, keys=False)
+        return
+    rows = list(rows)
+    if not rows:
+        return
+    # Never-sent pending reports of these pairs are replaced by the new ones; sent ones keep their message. Such a
+    # row is always its pair's latest (every new report supersedes them in this same transaction), so only pairs
+    # that have a latest report need the two updates: none, on a tenant's first pass.
+    position = _writer().columns.index("user_account_id")
+    pair_ids = [row[position] for row in rows if row[position] in previous]
+    if pair_ids:
+        pairs = _for_ids(ComplianceReport.objects.all(), "user_account_id", pair_ids)
+        result.superseded += pairs.filter(status=Status.PENDING, message_id__isnull=True).update(
+            status=Status.SUPERSEDED, finished_at=now, updated_at=now
+        )
+        pairs.filter(latest=True).update(latest=False)
+    _writer().insert_new(rows, keys=False)
+
+
+def _new_rows(tenant, guid, by_id, users, previous, now, refresh, retry_failed_after, inventory_mode, force, reason,
+              requested_by, on_payload, result):
+    """The chunk's new reports as RowWriter rows, made one by one (a generator), counted in ``result``."""
     make_row = _row_maker(tenant.pk, now, requested_by)
     stamp = isoformat(now)  # every report of the run carries the same LastUpdateTime
     # Partner mode writes the payload text and hash from templates (payloads.partner_report: the same text and hash
@@ -279,25 +322,11 @@ def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_aft
         result.reasons[str(why)] += 1
         if on_payload is not None:
             on_payload(computer, user, why, entities)
-        new_pairs.append(user.id)
-        new_rows.append(make_row((
+        result.created += 1
+        yield make_row((
             computer.id, user.id, str(why), user.username, device_id, user.entra_user_id, state,
             user.compliance_status or "", json.dumps(entities) if payload is None else payload, digest,
-        )))
-    result.created += len(new_rows)
-    if dry_run or not new_rows:
-        return
-    # Never-sent pending reports of these pairs are replaced by the new ones; sent ones keep their message. Such a
-    # row is always its pair's latest (every new report supersedes them in this same transaction), so only pairs
-    # that have a latest report need the two updates: none, on a tenant's first pass.
-    pair_ids = [pk for pk in new_pairs if pk in previous]
-    if pair_ids:
-        pairs = _for_ids(ComplianceReport.objects.all(), "user_account_id", pair_ids)
-        result.superseded += pairs.filter(status=Status.PENDING, message_id__isnull=True).update(
-            status=Status.SUPERSEDED, finished_at=now, updated_at=now
-        )
-        pairs.filter(latest=True).update(latest=False)
-    _writer().insert_new(new_rows, keys=False)
+        ))
 
 
 # The columns of a new report that differ from pair to pair, in the order _row_maker's function takes them.
