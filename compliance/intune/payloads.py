@@ -264,15 +264,20 @@ def partner_report(tenant_guid_json, computer, user, state, compliance_status, u
     ``entities_for(tenant_guid, computer, user, state, compliance_status, updated_at)``; the tenant GUID and
     LastUpdateTime come as their JSON text (``json.dumps(str(tenant_guid))``, ``json.dumps(isoformat(updated_at))``),
     made once per run."""
+    escape = _escape
+    device_id = user.entra_device_id or computer.entra_device_id
+    name = computer.name or computer.serial_number or computer.udid  # device_name()
+    checked_in = isoformat(computer.last_check_in or computer.last_inventory_update)  # last_check_in()
+    user_id = user.entra_user_id
     values = {
         "TenantId": tenant_guid_json,
-        "DeviceId": _json_value(user.entra_device_id or computer.entra_device_id),
-        "DeviceName": _json_value(device_name(computer)),
-        "UserId": _json_value(user.entra_user_id),
+        "DeviceId": escape(device_id) if device_id.__class__ is str else _json_value(device_id),
+        "DeviceName": escape(name) if name.__class__ is str else _json_value(name),
+        "UserId": escape(user_id) if user_id.__class__ is str else _json_value(user_id),
         "DeviceManagementState": '"notManaged"' if state == 1 else '"managed"',
-        "LastCheckInTime": _json_value(isoformat(last_check_in(computer))),
+        "LastCheckInTime": escape(checked_in) if checked_in.__class__ is str else _json_value(checked_in),
         "LastUpdateTime": updated_at_json,
-        "OsVersion": _json_value((computer.os_version or "").strip()),
+        "OsVersion": escape((computer.os_version or "").strip()),
         "State": int(state),
         "complianceStatus": _json_value(compliance_status),
     }
