@@ -42,7 +42,9 @@ from portal.models import ReportingMode, Tenant
 
 logger = logging.getLogger(__name__)
 
-CHUNK = 1000  # Macs per read-and-write round (SQLite's variable limit stays far away)
+# Macs per read-and-write round, a transaction each (1,000 took 10-20 % longer at 100,000 Macs: a commit and six
+# statements a round); an ID list stays far below SQLite's variable limit (32,766).
+CHUNK = 5000
 Status = ComplianceReport.Status
 Reason = ComplianceReport.Reason
 Kind = ComplianceReport.Kind
