@@ -136,6 +136,25 @@ def _sending(ids):
     return rows.filter(id__in=ids)
 
 
+def _accept(ids, now):
+    """Rows of ``ids`` still sending end accepted (one statement, written out: the ORM's update of the same took a
+    tenth of a message's client time); returns how many."""
+    table = connection.ops.quote_name(ComplianceReport._meta.db_table)
+    if connection.vendor == "postgresql":
+        where, id_params = "id = ANY(%s)", [list(ids)]
+    else:
+        where, id_params = "id IN (%s)" % ", ".join(["%s"] * len(ids)), list(ids)
+    sql = (
+        "UPDATE %s SET status = %%s, sent_at = %%s, attempts = attempts + 1, lease_expires_at = NULL, "  # noqa: S608
+        "next_attempt_at = NULL, error_code = '', error_detail = '', updated_at = %%s WHERE status = %%s AND %s"
+        % (table, where)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_prep("status", Status.ACCEPTED), _prep("sent_at", now), _prep("updated_at", now),
+                             _prep("status", Status.SENDING), *id_params])
+        return cursor.rowcount
+
+
 def content_of(payloads):
     """The DataUploadMessage Content from the stored payloads (each a JSON list), joined as text: no decoding."""
     parts = [text.strip()[1:-1].strip() for text in payloads]
@@ -169,17 +188,19 @@ def claim_after(tenant_id, limit, now=None, after=None):
     postgresql = connection.vendor == "postgresql"
     payload = "payload::text" if postgresql else "payload"
     with transaction.atomic():
-        inner = due(tenant_id, now).order_by("next_attempt_at", "id")
+        # due(tenant_id, now), oldest first, written out: the ORM built and compiled it anew for every message.
+        inner_sql = "SELECT id FROM %s WHERE tenant_id = %%s AND status = %%s AND next_attempt_at <= %%s" % (  # noqa: S608
+            table)
+        inner_params = [tenant_id, _prep("status", Status.PENDING), _prep("next_attempt_at", now)]
         if after is not None and postgresql:
-            # A row comparison on the index's trailing columns: the scan starts at the key (names only formatted in).
-            inner = inner.extra(  # noqa: S610
-                where=["(%s.next_attempt_at, %s.id) > (%%s, %%s)" % (table, table)], params=list(after)
-            )
-        inner = inner.values("id")[:limit]
+            # A row comparison on the index's trailing columns: the scan starts at the key.
+            inner_sql += " AND (next_attempt_at, id) > (%s, %s)"
+            inner_params += [_prep("next_attempt_at", after[0]), after[1]]
+        inner_sql += " ORDER BY next_attempt_at, id LIMIT %s"
+        inner_params.append(int(limit))
         if connection.features.has_select_for_update_skip_locked:
-            inner = inner.select_for_update(skip_locked=True)
-        inner_sql, inner_params = inner.query.sql_with_params()
-        # Only the table name and the ORM's own compiled subquery are formatted in; every value is a parameter.
+            inner_sql += " FOR UPDATE SKIP LOCKED"
+        # Only the table name and the subquery above are formatted in; every value is a parameter.
         sql = (
             "UPDATE %s SET status = %%s, lease_expires_at = %%s, updated_at = %%s, "  # noqa: S608
             "message_id = COALESCE(message_id, %%s), batched_at = COALESCE(batched_at, %%s) "
@@ -355,10 +376,7 @@ class TenantDelivery:
         now = timezone.now()
         with transaction.atomic():
             relax_commit()
-            accepted = _sending(message.row_ids).update(
-                status=Status.ACCEPTED, sent_at=now, attempts=F("attempts") + 1, lease_expires_at=None,
-                next_attempt_at=None, error_code="", error_detail="", updated_at=now,
-            )
+            accepted = _accept(message.row_ids, now)
         with self.lock:
             self.retryable_in_a_row = 0
             self.result.counters["messages"] += 1

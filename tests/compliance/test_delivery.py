@@ -127,6 +127,17 @@ def test_a_run_claims_after_its_last_key_and_still_sends_rows_due_before_it(simu
     assert result.counters["accepted"] == 9 and statuses(tenant) == {Status.ACCEPTED: 9}
 
 
+def test_an_accepted_row_is_cleared_of_its_last_error(simulator, tenant):
+    registered_macs(tenant, 2)
+    queue_reports(tenant.pk)
+    ComplianceReport.objects.update(attempts=1, error_code="server_error", error_detail="503 from Intune")
+    deliver_tenant(tenant.pk)
+    for row in ComplianceReport.objects.all():
+        assert (row.status, row.attempts, row.error_code, row.error_detail) == (Status.ACCEPTED, 2, "", "")
+        assert (row.lease_expires_at, row.next_attempt_at) == (None, None)
+        assert row.sent_at is not None and row.updated_at == row.sent_at and row.message_id is not None
+
+
 def test_backoff_honours_retry_after_and_grows_with_jitter(settings):
     settings.INTUNE_BACKOFF_BASE = 30
     settings.INTUNE_BACKOFF_MAX = 3600
