@@ -163,10 +163,13 @@ def import_records(
         reader = "thread"
     batches = (_BatchesFromProcess if reader == "process" else _BatchesFromThread)(records, batch_size)
     with _fewer_collections(), batches:
+        analyzed = False
         for batch in batches:
             _import_batch(tenant, batch, result, keep_outcomes, source, received_at)
             if progress:
                 progress(len(batch))
+            if not analyzed and result.created >= STATISTICS_AFTER:
+                analyzed = _gather_statistics()
         if batches.input_error:
             result.input_error = batches.input_error
     return result
@@ -174,6 +177,33 @@ def import_records(
 
 _collections = {"imports": 0, "before": None}  # the threshold is the process's: shared by concurrent imports
 _collections_lock = threading.Lock()
+
+
+STATISTICS_AFTER = 1000  # rows created by an import before it checks that PostgreSQL has statistics on the table
+
+
+def _gather_statistics():
+    """On PostgreSQL, ``ANALYZE`` the computers and users when their statistics predate most of their rows.
+
+    Without statistics (a young table, and autovacuum's analyze runs at most once a minute) the planner takes the
+    table for nearly empty, and looked each of a batch's Macs up through a (tenant, state) index, filtering
+    every row of the tenant: 240 ms a batch at 3,500 Macs, against 2 ms by the (tenant, Jamf ID) key. Checked
+    once an import has created ``STATISTICS_AFTER`` Macs; the statistics of a table that size take milliseconds.
+    Returns True once checked.
+    """
+    if connection.vendor != "postgresql":
+        return True
+    tables = [Computer._meta.db_table, UserAccount._meta.db_table]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [tables[0]])
+        (known,) = cursor.fetchone()
+        table = connection.ops.quote_name(tables[0])
+        cursor.execute("SELECT count(*) FROM (SELECT 1 FROM %s LIMIT %%s) AS rows" % table,  # noqa: S608 - model's
+                       [4 * STATISTICS_AFTER])
+        (present,) = cursor.fetchone()
+        if known < present / 2:
+            cursor.execute("ANALYZE %s" % ", ".join(map(connection.ops.quote_name, tables)))
+    return True
 
 
 @contextlib.contextmanager

@@ -360,3 +360,25 @@ def test_overlapping_imports_put_the_collector_threshold_back():
         assert gc.get_threshold() == before
     finally:
         gc.set_threshold(*before)
+
+
+def test_a_young_table_gets_statistics_so_existing_macs_are_looked_up_by_key(tenant_a):
+    # Without statistics the planner took the table for empty and looked each Mac up through the (tenant, state)
+    # index, reading every row of the tenant per Mac; with them, by the (tenant, Jamf ID) key.
+    from django.db import connection
+
+    from devices.importer import STATISTICS_AFTER
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner statistics")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'devices_computer'")
+        assert cursor.fetchone()[0] < STATISTICS_AFTER  # a test database's table: never analyzed with rows
+    run_import(tenant_a, [make_record(n, "t", users=1) for n in range(1, STATISTICS_AFTER + 101)], batch_size=250)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'devices_computer'")
+        assert cursor.fetchone()[0] >= STATISTICS_AFTER
+        cursor.execute("EXPLAIN SELECT id FROM devices_computer WHERE tenant_id = %s AND jamf_id = %s",
+                       [tenant_a.pk, "5"])
+        assert "computer_unique_tenant_jamf_id" in "\n".join(row[0] for row in cursor.fetchall())
