@@ -153,6 +153,7 @@ def enrol_totp_then_sign_in_with_codes(browser, base_url):
         sign_in_with_password(page, base_url, "msp")
         click_and_wait(page, page.get_by_role("button", name="Sign In"), "/accounts/2fa/authenticate/")
         shot(page, "totp-code")
+        says_recovery_codes_work = page.get_by_text("Enter one of your recovery codes").is_visible()
         page.goto(base_url + "/admin/")  # nothing opens before the code: back to it
         page.wait_for_load_state("load")
         steps.append(page.url)
@@ -176,7 +177,8 @@ def enrol_totp_then_sign_in_with_codes(browser, base_url):
             else:
                 recovery.append(page.locator(".errorlist").inner_text())
                 shot(page, "recovery-code-used")
-        return {"steps": steps, "recovery_codes": recovery_codes, "recovery": recovery, "errors": errors}
+        return {"steps": steps, "recovery_codes": recovery_codes, "recovery": recovery, "errors": errors,
+                "says_recovery_codes_work": says_recovery_codes_work}
     finally:
         context.close()
 
@@ -196,6 +198,7 @@ def test_enrol_totp_at_first_sign_in_then_sign_in_with_a_code(browser, live_serv
     assert len(report["recovery_codes"]) == 10
     assert report["recovery"][0] == "/admin/"  # a recovery code signs in once
     assert report["recovery"][1:] == ["/accounts/2fa/authenticate/", "Incorrect code."]
+    assert report["says_recovery_codes_work"]  # the code page says a recovery code is taken there too
     assert report["errors"] == []
 
 
