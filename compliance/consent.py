@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from compliance.intune.clouds import get_cloud
+from portal import audit
 from portal.models import GUID_RE, ConsentStateUse, Tenant
 from portal.partner import partner_application
 
@@ -160,6 +161,8 @@ def handle_callback(params, now=None):
             _("Entra ID did not grant consent (%(error)s).") % {"error": error},
             _("Read the detail below, fix what it names, and open the consent link again."),
         )))
+        audit.record("admin_consent_refused", tenant, details={
+            "error": error[:100], "code": code or "", "link_issued_by": str(payload.get("u", ""))[:150]})
         return ConsentOutcome(False, _("Consent was not granted"), message, advice, tenant,
                               detail="%s: %s" % (error, description[:500]))
 
@@ -177,11 +180,16 @@ def handle_callback(params, now=None):
             "got": granted_in, "want": expected}, _(
             "Sign in with an administrator of the customer's own tenant (a private browser window helps) and open "
             "the consent link again; or correct the Entra tenant on the tenant page."), tenant)
+    before = tenant.entra_tenant_id
     Tenant.objects.filter(pk=tenant.pk).update(
         entra_tenant_id=uuid.UUID(granted_in), consent_granted_at=now,
         consent_granted_by=str(payload.get("u", ""))[:150],
     )
     tenant.refresh_from_db()
+    # Not a save (no auditlog signal), and the customer's administrator who consented may have no portal account:
+    # the entry names the Entra tenant, the portal user who issued the link, and the address the answer came from.
+    audit.record("admin_consent", tenant, changes={"entra_tenant_id": [str(before or ""), granted_in]}, details={
+        "granted_in": granted_in, "link_issued_by": tenant.consent_granted_by})
     return ConsentOutcome(True, _("Admin consent granted"), _(
         "Entra ID confirmed admin consent for %(tenant)s (tenant ID %(tid)s).") % {
         "tenant": tenant.name, "tid": granted_in}, _(

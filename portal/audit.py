@@ -58,6 +58,8 @@ ACTIONS = {
     "deprovision": "Deprovisioned the tenant in Intune.",
     "test_connection": "Tested the Entra ID / Intune connection.",
     "generate_webhook_secret": "Generated a new Jamf webhook secret.",
+    "admin_consent": "A customer's administrator granted admin consent to the partner application (Entra ID).",
+    "admin_consent_refused": "Entra ID answered a consent link without consent (declined or an error).",
 }
 
 

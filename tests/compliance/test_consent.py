@@ -9,7 +9,7 @@ from django.core import signing
 from django.urls import reverse
 
 from compliance import connection, consent
-from portal.models import Tenant
+from portal.models import AuditEvent, Tenant
 from tests.compliance.partner_helpers import PARTNER_ID, partner_app, partner_tenant, register_partner
 
 pytestmark = pytest.mark.django_db
@@ -59,6 +59,11 @@ def test_granted_consent_is_recorded_and_the_test_passes(onboarding, simulator, 
     assert tenant.consent_granted_at is not None and tenant.consent_granted_by == "msp"
     assert str(tenant.entra_tenant_id) == sim_tenant.id
     assert connection.test_connection(tenant).ok
+    # The audit trail has it: the tenant, the Entra tenant granted, who issued the link, the answer's address.
+    entry = AuditEvent.objects.get(event="admin_consent")
+    assert entry.tenant_id == tenant.pk and entry.actor is None and entry.remote_addr == "127.0.0.1"
+    assert entry.additional_data == {"granted_in": sim_tenant.id, "link_issued_by": "msp"}
+    assert entry.changes["entra_tenant_id"][1] == sim_tenant.id
 
 
 def test_replayed_state_is_refused(onboarding, simulator, client, msp_user):
@@ -113,6 +118,9 @@ def test_entra_errors_become_plain_advice(onboarding, simulator, client, msp_use
     assert words in text and "What to do" in text
     tenant.refresh_from_db()
     assert tenant.consent_granted_at is None
+    entry = AuditEvent.objects.get(event="admin_consent_refused")
+    assert entry.tenant_id == tenant.pk and entry.additional_data["error"] == query["error"]
+    assert not AuditEvent.objects.filter(event="admin_consent").exists()
 
 
 def test_consent_in_another_tenant_is_refused(onboarding, simulator, client, msp_user):
