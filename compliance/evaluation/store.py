@@ -14,6 +14,7 @@ from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from compliance.evaluation.core import COMPLIANT, UNRESPONSIVE, Requirements, evaluate_computer
+from devices.bulk import select_rows
 from devices.models import Computer, UserAccount
 
 logger = logging.getLogger(__name__)
@@ -77,28 +78,6 @@ class EvaluationResult:
             "users_changed": self.users_changed, "skipped_concurrent": self.skipped_concurrent,
             "compliant": self.compliant, "not_compliant": self.not_compliant, "unresponsive": self.unresponsive,
         }
-
-
-def _rows(queryset, fields):
-    """The rows of ``queryset.values_list(*fields)``, read fast on PostgreSQL.
-
-    Django reads PostgreSQL timestamps with a pure-Python loader (to pin their time zone), which
-    costs more than evaluating the Macs. The fields read here need no Django converter (the JSON
-    comes as text), so on PostgreSQL the same SQL runs on a cursor with psycopg's own (C) loader;
-    the values are the same aware UTC datetimes.
-    """
-    queryset = queryset.values_list(*fields)
-    if connection.vendor != "postgresql":
-        return list(queryset)
-    import psycopg
-    from psycopg.pq import Format
-
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        oid = psycopg.adapters.types["timestamptz"].oid
-        cursor.cursor.adapters.register_loader(oid, psycopg.adapters.get_loader(oid, Format.TEXT))
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 def _chunks(items, size=CHUNK):
@@ -184,21 +163,24 @@ def _slices(result, tenant_id, computer_ids, slice_size):
     users_qs = UserAccount.objects.filter(computer__tenant_id=tenant_id).annotate(**STORED).order_by()
     if computer_ids is not None:
         for chunk in _chunks(sorted(set(computer_ids))):
-            computers = [ComputerRow._make(row) for row in _rows(computers_qs.filter(id__in=chunk), COMPUTER_FIELDS)]
-            users = [UserRow._make(row) for row in _rows(users_qs.filter(computer_id__in=chunk), USER_FIELDS)]
+            computers = [ComputerRow._make(row)
+                         for row in select_rows(computers_qs.filter(id__in=chunk), COMPUTER_FIELDS, named=False)]
+            users = [UserRow._make(row)
+                     for row in select_rows(users_qs.filter(computer_id__in=chunk), USER_FIELDS, named=False)]
             result.queries += 2
             yield computers, users
         return
     last = 0
     while True:
         computers = [ComputerRow._make(row)
-                     for row in _rows(computers_qs.filter(id__gt=last)[:slice_size], COMPUTER_FIELDS)]
+                     for row in select_rows(computers_qs.filter(id__gt=last)[:slice_size], COMPUTER_FIELDS,
+                                            named=False)]
         result.queries += 1
         if not computers:
             return
         first, last = computers[0].id, computers[-1].id
-        users = [UserRow._make(row) for row in _rows(
-            users_qs.filter(computer_id__gte=first, computer_id__lte=last), USER_FIELDS
+        users = [UserRow._make(row) for row in select_rows(
+            users_qs.filter(computer_id__gte=first, computer_id__lte=last), USER_FIELDS, named=False
         )]
         result.queries += 1
         yield computers, users
