@@ -21,13 +21,11 @@ import contextlib
 import datetime
 import json
 import logging
-import os
 import random
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import msal
 import requests
@@ -85,12 +83,6 @@ def clear_caches():
         sessions.clear()
 
 
-# What requests' proxy lookup for an http(s) URL reads from the environment (urllib.request.getproxies_environment).
-PROXY_VARIABLES = tuple(
-    case(name) for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for case in (str.lower, str.upper)
-) + ("REQUEST_METHOD",)
-
-
 class PortalSession(VerifyingSession):
     """The shared verifying session, remembering the last answer's status and Retry-After per thread.
 
@@ -99,35 +91,11 @@ class PortalSession(VerifyingSession):
 
     def __init__(self, verify, timeout):
         super().__init__(verify, timeout, pool_connections=4, pool_maxsize=32)
-        self._environ_proxies = {}
 
     def request(self, method, url, **kwargs):
         response = super().request(method, url, **kwargs)
         _local.last_answer = (response.status_code, response.headers.get("Retry-After"))
         return response
-
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):
-        """requests' own, with the environment's proxies for a URL looked up once per host and proxy settings.
-
-        requests reads them for every request by decoding the whole environment twice, which cost more client time
-        than anything else in a DataUploadMessages PUT. The cache key holds every variable that can change the
-        answer for an http(s) URL, so a changed proxy setting is still seen.
-        """
-        if not self.trust_env or proxies is None:
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        no_proxy = proxies.get("no_proxy")
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc, no_proxy, *(os.environ.get(name) for name in PROXY_VARIABLES))
-        env_proxies = self._environ_proxies.get(key)
-        if env_proxies is None:
-            env_proxies = self._environ_proxies[key] = requests.utils.get_environ_proxies(url, no_proxy=no_proxy)
-        for name, value in env_proxies.items():
-            proxies.setdefault(name, value)
-        if verify is True or verify is None:
-            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
-        merge = requests.sessions.merge_setting
-        return {"proxies": merge(proxies, self.proxies), "stream": merge(stream, self.stream),
-                "verify": merge(verify, self.verify), "cert": merge(cert, self.cert)}
 
 
 def _session(verify, timeout):

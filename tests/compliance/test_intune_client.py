@@ -418,7 +418,8 @@ def test_session_merges_the_environment_as_requests_does(monkeypatch, environmen
     # requests' own, also after a proxy variable changes.
     import requests
 
-    from compliance.intune.client import PROXY_VARIABLES, PortalSession
+    from compliance.intune.client import PortalSession
+    from portal.http import PROXY_VARIABLES
 
     for name in (*PROXY_VARIABLES, "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
