@@ -1,6 +1,7 @@
 """Helpers shared by the benchmark scripts."""
 
 import http.client
+import os
 import re
 import socket
 import subprocess
@@ -22,6 +23,13 @@ def fresh_database(env, url):
             conn.execute('DROP DATABASE IF EXISTS "%s"' % name)
             conn.execute('CREATE DATABASE "%s"' % name)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+def process_cpu(pid):
+    """CPU seconds (user + system) the process ``pid`` has used, from /proc (a simulator, a database backend)."""
+    with open("/proc/%d/stat" % pid) as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def loadavg():

@@ -49,13 +49,10 @@ def backend_pid():
         cursor.execute("SELECT pg_backend_pid()")
         return cursor.fetchone()[0]
 def cpu(pid=None):
+    from bench.common import process_cpu
     t = os.times()
     total = t.user + t.system + t.children_user + t.children_system  # the import's reader process too
-    if pid:
-        with open("/proc/%d/stat" % pid) as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    return total + (process_cpu(pid) if pid else 0)
 """
 
 CHILD = CPU + """

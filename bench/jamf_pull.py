@@ -25,7 +25,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database, loadavg  # noqa: E402
+from bench.common import fresh_database, loadavg, process_cpu  # noqa: E402
 
 SLUG = "bench"
 
@@ -43,13 +43,6 @@ print("RESULT", elapsed, usage.ru_maxrss, result.error or "ok",
       result.fetched, result.created, result.updated, result.unchanged, result.unmanaged, result.pages,
       usage.ru_utime + usage.ru_stime)
 """ % SLUG
-
-
-def _cpu(pid):
-    """CPU seconds (user + system) a process has used, from /proc."""
-    with open("/proc/%d/stat" % pid) as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -93,10 +86,10 @@ def main():
             if mode == "incremental":
                 requests.post(control + "change", json={"count": 100, "kind": "inventory", "seed": 1}, verify=ca,
                               timeout=60).raise_for_status()
-            sim_cpu = _cpu(sim.pid)
+            sim_cpu = process_cpu(sim.pid)
             out = subprocess.run([sys.executable, "-c", CHILD, mode], cwd=ROOT, env=env, check=True,
                                  capture_output=True, text=True).stdout
-            sim_cpu = _cpu(sim.pid) - sim_cpu
+            sim_cpu = process_cpu(sim.pid) - sim_cpu
             line = [x for x in out.splitlines() if x.startswith("RESULT")][-1].split()
             elapsed, rss_kb, status = float(line[1]), int(line[2]), line[3]
             fetched, created, updated, unchanged, unmanaged, pages = map(int, line[4:10])
