@@ -47,7 +47,7 @@ class RowWriter:
 
     def row(self, values, extra):
         """One row (a tuple in :attr:`columns` order) from two dicts of values; the rest take their defaults."""
-        return self._getter({**self.defaults, **values, **extra})
+        return self._getter(self.full(values, extra))
 
     def full(self, values, extra):
         """Every column of a new row as a dict (:meth:`row`'s values before they become a tuple)."""

@@ -163,20 +163,17 @@ def import_records(
         reader = "thread"
     batches = (_BatchesFromProcess if reader == "process" else _BatchesFromThread)(records, batch_size)
     with _fewer_collections(), batches:
-        analyzed = False
+        statistics_checked = False
         for batch in batches:
             _import_batch(tenant, batch, result, keep_outcomes, source, received_at)
             if progress:
                 progress(len(batch))
-            if not analyzed and result.created >= STATISTICS_AFTER:
-                analyzed = _gather_statistics()
+            if not statistics_checked and result.created >= STATISTICS_AFTER:
+                _gather_statistics()
+                statistics_checked = True
         if batches.input_error:
             result.input_error = batches.input_error
     return result
-
-
-_collections = {"imports": 0, "before": None}  # the threshold is the process's: shared by concurrent imports
-_collections_lock = threading.Lock()
 
 
 STATISTICS_AFTER = 1000  # rows created by an import before it checks that PostgreSQL has statistics on the table
@@ -189,10 +186,9 @@ def _gather_statistics():
     table for nearly empty, and looked each of a batch's Macs up through a (tenant, state) index, filtering
     every row of the tenant: 240 ms a batch at 3,500 Macs, against 2 ms by the (tenant, Jamf ID) key. Checked
     once an import has created ``STATISTICS_AFTER`` Macs; the statistics of a table that size take milliseconds.
-    Returns True once checked.
     """
     if connection.vendor != "postgresql":
-        return True
+        return
     tables = [Computer._meta.db_table, UserAccount._meta.db_table]
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [tables[0]])
@@ -203,7 +199,10 @@ def _gather_statistics():
         (present,) = cursor.fetchone()
         if known < present / 2:
             cursor.execute("ANALYZE %s" % ", ".join(map(connection.ops.quote_name, tables)))
-    return True
+
+
+_collections = {"imports": 0, "before": None}  # the threshold is the process's: shared by concurrent imports
+_collections_lock = threading.Lock()
 
 
 @contextlib.contextmanager
