@@ -32,6 +32,16 @@ def process_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu():
+    """CPU seconds the whole machine has been busy (every core, from /proc/stat: all but idle and iowait). On a
+    quiet machine, what a run used beyond its own processes' CPU is the database's (its backends come and go with
+    their connections, so their own counters would lose what the ended ones used)."""
+    with open("/proc/stat") as fh:
+        fields = [int(value) for value in fh.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def loadavg():
     """The machine's 1-, 5- and 15-minute load averages, as text (the benchmarks print it with each figure)."""
     with open("/proc/loadavg") as fh:

@@ -89,13 +89,13 @@ class Bench:
         self.sent.append((phase, str(body["event"].get("jssID")), at, status))
 
     def settle(self, timeout):
-        """Wait until no webhook is pending and no report is pending, sending or accepted (Intune answered)."""
+        """Wait until no webhook is pending and no report is pending or accepted (Intune answered)."""
         def quiet():
             events = self.stack.query(
                 "SELECT COUNT(*) FROM devices_inventoryevent WHERE status = 'pending' AND source = 'webhook'")[0][0]
             reports = self.stack.query(
                 "SELECT COUNT(*) FROM compliance_compliancereport "
-                "WHERE status IN ('pending', 'sending', 'accepted')")[0][0]
+                "WHERE status IN ('pending', 'accepted')")[0][0]
             return events == 0 and reports == 0
         wait_for(quiet, timeout, "everything delivered and completed", every=1)
 

@@ -22,7 +22,7 @@ Then one round per worker count W (1, 2, 4 by default):
    benchmark also queues ``deliver_task`` for each tenant every 2 s, as the schedule would every minute,
    so the round does not wait for the minute tick (extra runs are harmless: claims SKIP LOCKED);
 5. the round ends when every pair's latest report is from this round and accepted (or completed), and
-   nothing is pending or sending. Throughput = changes / (first webhook -> last acceptance).
+   nothing is pending. Throughput = changes / (first webhook -> last acceptance).
 
 Checks per round (the script exits non-zero if one fails):
 
@@ -116,7 +116,7 @@ latest = R.filter(latest=True).aggregate(
     pairs=Count("id"), done=Count("id", filter=Q(id__gt=start, status__in=["accepted", "completed"])))
 print(json.dumps({
     "pairs": latest["pairs"], "done": latest["done"],
-    "open": R.filter(status__in=["pending", "sending"]).count(),
+    "open": R.filter(status="pending").count(),
     "failed": R.filter(id__gt=start, status="failed").count(),
     "events_pending": InventoryEvent.objects.filter(status__in=["pending", "failed"]).count(),
     "events": InventoryEvent.objects.filter(source="webhook").count(),

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database, loadavg, start_simulator  # noqa: E402
+from bench.common import fresh_database, loadavg, process_cpu, start_simulator  # noqa: E402
 
 SECRET = "bench-secret~0123456789abcdef"
 ROUND_ONE_QUEUE_S = 15.9  # queue_reports of 100,000 Macs in round one (issue 16's baseline, 2-core machine)
@@ -103,6 +103,8 @@ t1 = time.perf_counter()
 outbox = queue_reports(tenant.pk)
 t2 = time.perf_counter()
 out["outbox_s"], out["rss_after_outbox"], out["queued"] = t2 - t1, rss(), outbox.created
+from bench.common import machine_cpu, process_cpu
+cpu = (resource.getrusage(resource.RUSAGE_SELF), machine_cpu(), process_cpu(int(sys.argv[1])))
 accepted = messages = 0
 while due(tenant.pk).exists():
     result = deliver_tenant(tenant.pk, budget=3600)
@@ -111,6 +113,10 @@ while due(tenant.pk).exists():
     if result.errors:
         print("ERRORS", result.errors[:3], file=sys.stderr)
 t3 = time.perf_counter()
+usage = resource.getrusage(resource.RUSAGE_SELF)
+out["cpu_s"] = {"portal": usage.ru_utime + usage.ru_stime - cpu[0].ru_utime - cpu[0].ru_stime,
+                "machine": machine_cpu() - cpu[1], "simulator": process_cpu(int(sys.argv[1])) - cpu[2]}
+out["cpu_s"]["database"] = out["cpu_s"]["machine"] - out["cpu_s"]["portal"] - out["cpu_s"]["simulator"]
 out.update(deliver_s=t3 - t2, accepted=accepted, messages=messages, rss_peak=rss(),
            accepted_rows=ComplianceReport.objects.filter(tenant=tenant, status="accepted").count())
 print("RESULT " + json.dumps(out))
@@ -194,12 +200,17 @@ def main():
         print("seeded: %s in %.1fs (not timed)" % (seeded.stdout.strip(), time.perf_counter() - t))
         load_before = loadavg()
         raw_before = raw_capacity(base, ca, tenant_id, args.batch_size, args.raw_seconds, 1)
+        sim_cpu, sent_before = process_cpu(sim.pid), session(ca).get(base + "/_sim/state").json()
         many_before = raw_capacity(base, ca, tenant_id, args.batch_size, args.raw_seconds, args.concurrency)
+        raw_messages = (session(ca).get(base + "/_sim/state").json()["services"]["MicrosoftService"]["stats"][
+            "uploads_applied"] - sent_before["services"]["MicrosoftService"]["stats"]["uploads_applied"])
+        raw_sim_ms = 1000 * (process_cpu(sim.pid) - sim_cpu) / max(1, raw_messages)
         stats = base + "/_sim/state"
         applied_before = session(ca).get(stats).json()["services"]["MicrosoftService"]["stats"]["uploads_applied"]
         result = {}
         for script in (EVALUATE, RUN):  # separate processes: each one's peak RSS is its own
-            run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+            run = subprocess.run([sys.executable, "-c", script, str(sim.pid)], cwd=ROOT, env=env, capture_output=True,
+                                 text=True)
             if run.returncode:
                 raise SystemExit(run.stderr[-3000:])
             result.update(json.loads(next(line[7:] for line in run.stdout.splitlines() if line.startswith("RESULT "))))
@@ -230,6 +241,12 @@ def main():
     print("RATIO queueing: round one's %.1f s at 100,000 Macs (issue 16) / %.1f s here = %.1fx (target >= 3x at "
           "100,000 Macs%s)" % (ROUND_ONE_QUEUE_S, result["outbox_s"], ROUND_ONE_QUEUE_S / result["outbox_s"],
                                "" if n == 100000 else "; this run has %d" % n))
+    cpu = {key: 1000 * value / max(1, result["messages"]) for key, value in result["cpu_s"].items()}
+    print("CPU per message of %d reports during the delivery: portal %.2f ms, simulator %.2f ms, the rest (PostgreSQL "
+          "on a quiet machine) %.2f ms; the machine was busy %.0f %% of its %d cores' time" % (
+              args.batch_size, cpu["portal"], cpu["simulator"], cpu["database"],
+              100 * result["cpu_s"]["machine"] / result["deliver_s"] / os.cpu_count(), os.cpu_count()))
+    print("simulator CPU per message in the raw loop on %d connections: %.2f ms" % (args.concurrency, raw_sim_ms))
     print("load average before: %s   after: %s" % (load_before, load_after))
     print("peak RSS: evaluation process %.0f MB; outbox + delivery process: %.0f MB after queueing, %.0f MB at the end"
           % (result["rss_evaluate"], result["rss_after_outbox"], result["rss_peak"]))

@@ -241,7 +241,7 @@ class ComplianceReportAdmin(_ReadOnlyHistoryMixin, admin.ModelAdmin):
     fields = [
         "tenant", "computer", "user_account", "username", "entra_device_id", "entra_user_id", "kind", "reason",
         "requested_by", "inventory_state", "compliance_status", "status", "latest", "message_id", "batched_at",
-        "attempts", "next_attempt_at", "lease_expires_at", "error_code", "error_detail", "created_at", "sent_at",
+        "attempts", "next_attempt_at", "error_code", "error_detail", "created_at", "sent_at",
         "finished_at", "payload_pretty", "payload_hash",
     ]
     readonly_fields = fields

@@ -2,18 +2,23 @@
 
 Delivery, per tenant (design sections 2, 6 and 9):
 
-1. Rows left in ``sending`` by a worker that died return to ``pending`` once their lease has expired,
-   keeping their message ID.
-2. A worker claims due pending rows in a short transaction (``SELECT … FOR UPDATE SKIP LOCKED`` on
-   PostgreSQL, so workers never take the same row; on SQLite the IMMEDIATE transaction holds the
-   write lock from its first statement, which is as safe), packs up to ``INTUNE_BATCH_SIZE`` of them
-   into one DataUploadMessage and stores its message ID and UploadTime on the rows. A row that was
-   sent before keeps its message: the resend is the same PUT, and Intune applies a message ID once.
+0. ``queue_reports`` made each report with its message: every ``INTUNE_BATCH_SIZE`` new reports of a tenant
+   share a message ID and UploadTime, and an :class:`~compliance.models.OutboxMessage` row tracks the
+   message's delivery. So the delivery writes a report's row once, when Intune answers.
+1. Messages left in flight by a worker that died are due again once their lease has expired, keeping
+   their message ID.
+2. A worker claims a due message (``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)`` on the
+   message rows on PostgreSQL, so workers never take the same message; on SQLite the IMMEDIATE
+   transaction holds the write lock, which is as safe): it writes the message's lease and that it was
+   claimed, then reads the message's pending reports. A message once claimed keeps its reports (a
+   newer report no longer supersedes them): the resend is the same PUT, and Intune applies a message
+   ID once.
 3. The PUT happens outside any transaction. 2xx: the rows are accepted. 400 (invalid) or 413 (too
    large): the message is split in halves under new IDs until the rows Intune refuses are alone, and
    those fail with Intune's detail (a single report still too large fails saying so).
-   429, 5xx, timeouts, dropped connections, refused tokens: the rows wait ``next_attempt_at`` (the
-   Retry-After, or an exponential backoff with jitter) and fail after ``INTUNE_DELIVERY_MAX_ATTEMPTS``.
+   429, 5xx, timeouts, dropped connections, refused tokens: the message waits ``next_attempt_at`` (the
+   Retry-After, or an exponential backoff with jitter) and its rows fail after
+   ``INTUNE_DELIVERY_MAX_ATTEMPTS``. A message whose rows are all finished (completed, failed) is deleted.
 
 Every tenant is delivered by its own task, with a time budget, so one tenant's outage (its rows in
 backoff, its calls timing out) never holds another tenant's reports.
@@ -38,12 +43,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from compliance.intune.errors import IntuneError, explain
-from compliance.models import ComplianceReport
+from compliance.models import ComplianceReport, OutboxMessage
 from portal.models import Tenant
 
 logger = logging.getLogger(__name__)
 
 Status = ComplianceReport.Status
+MessageStatus = OutboxMessage.Status
 STOP_AFTER_RETRYABLE = 3  # consecutive retryable failures that end a tenant's run (it is probably down)
 INTUNE_CODE_RE = re.compile(r"→ \d{3} ([A-Za-z][\w.]*):")
 
@@ -91,32 +97,41 @@ class DeliveryResult:
 
 
 def release_expired_leases(tenant_id=None, now=None):
-    """Rows a dead worker left in ``sending`` go back to pending, keeping their message ID."""
+    """Messages a dead worker left in flight are due again, keeping their ID (the resend is the same PUT)."""
     now = now or timezone.now()
-    rows = ComplianceReport.objects.filter(status=Status.SENDING, lease_expires_at__lt=now)
+    messages = OutboxMessage.objects.filter(status=MessageStatus.PENDING, lease_expires_at__lt=now)
     if tenant_id is not None:
-        rows = rows.filter(tenant_id=tenant_id)
-    released = rows.update(status=Status.PENDING, next_attempt_at=now, lease_expires_at=None, updated_at=now)
+        messages = messages.filter(tenant_id=tenant_id)
+    released = messages.update(next_attempt_at=now, lease_expires_at=None)
     if released:
-        logger.warning("%d reports were left sending by a worker that stopped; they will be sent again", released)
+        logger.warning("%d messages were left in flight by a worker that stopped; they will be sent again", released)
     return released
 
 
 def due(tenant_id, now=None):
-    """The tenant's pending reports whose next attempt has come."""
+    """The tenant's messages whose next attempt has come and that no worker holds."""
+    return OutboxMessage.objects.filter(
+        tenant_id=tenant_id, status=MessageStatus.PENDING, lease_expires_at__isnull=True,
+        next_attempt_at__lte=now or timezone.now(),
+    )
+
+
+def due_reports(tenant_id, now=None):
+    """The pending reports of :func:`due` messages (the amount a delivery run has before it)."""
     return ComplianceReport.objects.filter(
-        tenant_id=tenant_id, status=Status.PENDING, next_attempt_at__lte=now or timezone.now()
+        tenant_id=tenant_id, status=Status.PENDING, message_id__in=due(tenant_id, now).values("id")
     )
 
 
 def next_attempt_due(tenant_id):
-    """When the tenant's earliest pending report may be sent (None when none is pending)."""
-    return ComplianceReport.objects.filter(tenant_id=tenant_id, status=Status.PENDING).aggregate(
-        first=Min("next_attempt_at"))["first"]
+    """When the tenant's earliest waiting message may be sent (None when none is waiting)."""
+    return OutboxMessage.objects.filter(
+        tenant_id=tenant_id, status=MessageStatus.PENDING, lease_expires_at__isnull=True
+    ).aggregate(first=Min("next_attempt_at"))["first"]
 
 
-def _prep(name, value):
-    return ComplianceReport._meta.get_field(name).get_db_prep_value(value, connection)
+def _prep(name, value, model=ComplianceReport):
+    return model._meta.get_field(name).get_db_prep_value(value, connection)
 
 
 def _as_datetime(value):
@@ -127,32 +142,46 @@ def _as_datetime(value):
     return value
 
 
-def _sending(ids):
-    """The rows of ``ids`` still sending. PostgreSQL takes the IDs as one array: Django prepares an ``IN`` list
-    value by value, a noticeable part of a message's client time."""
-    rows = ComplianceReport.objects.filter(status=Status.SENDING)
+def _as_uuid(value):
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _id_in(column, ids, field="id", model=ComplianceReport):
+    """``column`` in ``ids`` as SQL and parameters. PostgreSQL takes the IDs as one array: Django prepares an ``IN``
+    list value by value, a noticeable part of a message's client time."""
+    if connection.vendor == "postgresql":
+        return "%s = ANY(%%s)" % column, [list(ids)]
+    return "%s IN (%s)" % (column, ", ".join(["%s"] * len(ids))), [_prep(field, i, model) for i in ids]
+
+
+def _pending(ids):
+    """The rows of ``ids`` still pending (a message's reports, until Intune answers)."""
+    rows = ComplianceReport.objects.filter(status=Status.PENDING)
     if connection.vendor == "postgresql":
         return rows.extra(where=['"compliance_compliancereport"."id" = ANY(%s)'], params=[list(ids)])  # noqa: S610
     return rows.filter(id__in=ids)
 
 
-def _accept(ids, now):
-    """Rows of ``ids`` still sending end accepted (one statement, written out: the ORM's update of the same took a
-    tenth of a message's client time); returns how many."""
+def _accept(message_id, ids, now):
+    """The message's rows still pending end accepted, and the message waits for Intune's verdict: two statements,
+    written out (the ORM's update of the same took a tenth of a message's client time); returns how many rows."""
     table = connection.ops.quote_name(ComplianceReport._meta.db_table)
-    if connection.vendor == "postgresql":
-        where, id_params = "id = ANY(%s)", [list(ids)]
-    else:
-        where, id_params = "id IN (%s)" % ", ".join(["%s"] * len(ids)), list(ids)
+    where, id_params = _id_in("id", ids)
     sql = (
-        "UPDATE %s SET status = %%s, sent_at = %%s, attempts = attempts + 1, lease_expires_at = NULL, "  # noqa: S608
-        "next_attempt_at = NULL, error_code = '', error_detail = '', updated_at = %%s WHERE status = %%s AND %s"
-        % (table, where)
+        "UPDATE %s SET status = %%s, sent_at = %%s, attempts = attempts + 1, next_attempt_at = NULL, "  # noqa: S608
+        "error_code = '', error_detail = '', updated_at = %%s WHERE status = %%s AND %s" % (table, where)
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [_prep("status", Status.ACCEPTED), _prep("sent_at", now), _prep("updated_at", now),
-                             _prep("status", Status.SENDING), *id_params])
-        return cursor.rowcount
+                             _prep("status", Status.PENDING), *id_params])
+        accepted = cursor.rowcount
+        cursor.execute(
+            "UPDATE %s SET status = %%s, sent_at = %%s, attempts = attempts + 1, next_attempt_at = NULL, "  # noqa: S608
+            "lease_expires_at = NULL WHERE id = %%s" % connection.ops.quote_name(OutboxMessage._meta.db_table),
+            [MessageStatus.ACCEPTED.value, _prep("sent_at", now, OutboxMessage),
+             _prep("id", message_id, OutboxMessage)],
+        )
+    return accepted
 
 
 def content_of(payloads):
@@ -162,85 +191,86 @@ def content_of(payloads):
 
 
 def claim(tenant_id, limit, now=None):
-    """Claim up to ``limit`` due rows of a tenant in one statement; returns [Message].
+    """Claim up to ``limit`` due messages of a tenant; returns [Message], each with its pending reports.
 
-    ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING …``: on PostgreSQL concurrent
-    workers skip each other's rows; on SQLite the IMMEDIATE transaction holds the write lock. Rows that
-    were never sent join one new message (so ``limit`` should not exceed INTUNE_BATCH_SIZE); rows sent
-    before keep their message ID and UploadTime, and are resent as that same message.
+    ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING …`` on the message rows: on PostgreSQL
+    concurrent workers skip each other's messages; on SQLite the IMMEDIATE transaction holds the write lock. The
+    claim writes the message row alone (its lease, and that it was claimed): the reports were given their
+    message ID and UploadTime when they were made, so a resend is the same PUT, and a claim lost with its
+    worker leaves nothing to repair but the lease. A message left without pending reports (all superseded
+    before it was first claimed) is dropped.
     """
     return claim_after(tenant_id, limit, now)[0]
 
 
 def claim_after(tenant_id, limit, now=None, after=None):
-    """:func:`claim`, and the outbox key ``(next_attempt_at, id)`` of the last row claimed (None when none was).
+    """:func:`claim`, and the outbox key ``(next_attempt_at, id)`` of the last message claimed (None when none was).
 
-    ``after``, such a key (PostgreSQL only): claim only rows whose key is greater. The outbox index
-    keeps an entry for every row that was pending until the table is vacuumed, so a claim that starts at
-    the oldest entry steps over every row claimed before it in the run: 1,000 claims of 100,000 rows
-    stepped over 50 million entries. A run passes its last key on (``TenantDelivery``) and looks from the
-    start again only when nothing is left after it.
+    ``after``, such a key (PostgreSQL only): claim only messages whose key is greater. The outbox index keeps an
+    entry for every message that was due until the table is vacuumed, so a claim that starts at the oldest
+    entry steps over every message claimed before it in the run. A run passes its last key on
+    (``TenantDelivery``) and looks from the start again only when nothing is left after it.
     """
     now = now or timezone.now()
     lease = now + datetime.timedelta(seconds=float(_setting("INTUNE_LEASE_SECONDS", 300)))
-    new_id = uuid.uuid4()
-    table = connection.ops.quote_name(ComplianceReport._meta.db_table)
+    messages_table = connection.ops.quote_name(OutboxMessage._meta.db_table)
     postgresql = connection.vendor == "postgresql"
-    payload = "payload::text" if postgresql else "payload"
-    with transaction.atomic():
-        # due(tenant_id, now), oldest first, written out: the ORM built and compiled it anew for every message.
-        inner_sql = "SELECT id FROM %s WHERE tenant_id = %%s AND status = %%s AND next_attempt_at <= %%s" % (  # noqa: S608
-            table)
-        inner_params = [tenant_id, _prep("status", Status.PENDING), _prep("next_attempt_at", now)]
-        if after is not None and postgresql:
-            # A row comparison on the index's trailing columns: the scan starts at the key.
-            inner_sql += " AND (next_attempt_at, id) > (%s, %s)"
-            inner_params += [_prep("next_attempt_at", after[0]), after[1]]
-        inner_sql += " ORDER BY next_attempt_at, id LIMIT %s"
-        inner_params.append(int(limit))
-        if connection.features.has_select_for_update_skip_locked:
-            inner_sql += " FOR UPDATE SKIP LOCKED"
-        # Only the table name and the subquery above are formatted in; every value is a parameter.
-        sql = (
-            "UPDATE %s SET status = %%s, lease_expires_at = %%s, updated_at = %%s, "  # noqa: S608
-            "message_id = COALESCE(message_id, %%s), batched_at = COALESCE(batched_at, %%s) "
-            "WHERE id IN (%s) RETURNING id, message_id, CAST(batched_at AS TEXT), attempts, %s, "
-            "CAST(next_attempt_at AS TEXT)" % (table, inner_sql, payload)
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                sql,
-                [_prep("status", Status.SENDING), _prep("lease_expires_at", lease), _prep("updated_at", now),
-                 _prep("message_id", new_id), _prep("batched_at", now), *inner_params],
-            )
-            rows = cursor.fetchall()
-    messages = {}
-    last = None
-    # The two times come as text, parsed once per distinct value: a claim's rows share one or two of each, and
-    # the driver's timestamp loader per row was a tenth of a message's client time.
+    inner_sql = (
+        "SELECT id FROM %s WHERE tenant_id = %%s AND status = %%s AND lease_expires_at IS NULL "  # noqa: S608
+        "AND next_attempt_at <= %%s" % messages_table
+    )
+    inner_params = [tenant_id, MessageStatus.PENDING.value, _prep("next_attempt_at", now, OutboxMessage)]
+    if after is not None and postgresql:
+        # A row comparison on the index's trailing columns: the scan starts at the key.
+        inner_sql += " AND (next_attempt_at, id) > (%s, %s)"
+        inner_params += [_prep("next_attempt_at", after[0], OutboxMessage), _prep("id", after[1], OutboxMessage)]
+    inner_sql += " ORDER BY next_attempt_at, id LIMIT %s"
+    inner_params.append(int(limit))
+    if connection.features.has_select_for_update_skip_locked:
+        inner_sql += " FOR UPDATE SKIP LOCKED"
+    # Only the table names and the subquery above are formatted in; every value is a parameter.
+    sql = (
+        "UPDATE %s SET lease_expires_at = %%s, claimed = %%s WHERE id IN (%s) "  # noqa: S608
+        "RETURNING id, CAST(upload_time AS TEXT), attempts, CAST(next_attempt_at AS TEXT)"
+        % (messages_table, inner_sql)
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [_prep("lease_expires_at", lease, OutboxMessage), True, *inner_params])
+        claimed = cursor.fetchall()
+    if not claimed:
+        return [], None
+    # The two times come as text, parsed once per distinct value: a claim's messages share one or two of each.
     times = functools.lru_cache(maxsize=None)(_as_datetime)
-    for pk, message_id, batched_at, attempts, text, next_attempt_at in sorted(rows):
-        message_id = message_id if isinstance(message_id, uuid.UUID) else uuid.UUID(str(message_id))
-        message = messages.get(message_id)
-        if message is None:
-            message = messages[message_id] = Message(message_id, times(batched_at), [], attempts,
-                                                     [] if message_id == new_id else None)
-        message.row_ids.append(pk)
-        message.attempts = max(message.attempts, attempts)
-        if message.entities is not None:
-            message.entities.append(text if isinstance(text, str) else json.dumps(text))
-        key = (times(next_attempt_at), pk)
+    messages, last = {}, None
+    for message_id, upload_time, attempts, next_attempt_at in claimed:
+        message_id = _as_uuid(message_id)
+        messages[message_id] = Message(message_id, times(upload_time), [], attempts, [])
+        key = (times(next_attempt_at), message_id)
         if last is None or key > last:
             last = key
-    result = list(messages.values())
+    where, params = _id_in("message_id", list(messages), "message_id")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT message_id, id, %s FROM %s WHERE status = %%s AND %s ORDER BY id" % (  # noqa: S608
+                "payload::text" if postgresql else "payload",
+                connection.ops.quote_name(ComplianceReport._meta.db_table), where),
+            [_prep("status", Status.PENDING), *params],
+        )
+        for message_id, pk, text in cursor.fetchall():
+            message = messages[_as_uuid(message_id)]
+            message.row_ids.append(pk)
+            message.entities.append(text if isinstance(text, str) else json.dumps(text))
+    empty = [message_id for message_id, message in messages.items() if not message.row_ids]
+    if empty:
+        OutboxMessage.objects.filter(id__in=empty).delete()
+    result = [message for message in messages.values() if message.row_ids]
     for message in result:
-        if message.entities is not None:
-            message.entities = content_of(message.entities)
+        message.entities = content_of(message.entities)
     return result, last
 
 
 def message_entities(message_id):
-    """The Content of a message, rebuilt from all of its rows in order: a resend is the same message."""
+    """The Content of a message, rebuilt from all of its rows in order."""
     payloads = ComplianceReport.objects.filter(message_id=message_id).order_by("id").values_list("payload", flat=True)
     return content_of(json.dumps(payload) for payload in payloads)
 
@@ -330,9 +360,8 @@ class TenantDelivery:
             connection.close()
 
     def _loop(self):
-        batch_size = max(1, int(_setting("INTUNE_BATCH_SIZE", 100)))
         while not self.stop.is_set() and time.monotonic() < self.deadline:
-            messages = self._claim(batch_size)
+            messages = self._claim(1)  # a message at a time: the threads share out the tenant's messages
             if not messages:
                 return
             self.count("claimed", sum(len(m.row_ids) for m in messages))
@@ -342,13 +371,13 @@ class TenantDelivery:
                     return
                 self.send(message)
 
-    def _claim(self, batch_size):
+    def _claim(self, limit):
         """The next messages: first after the run's last claimed key, then (nothing left there) from the start."""
         with self.lock:
             after = self.claimed_up_to
-        messages, last = claim_after(self.tenant.pk, batch_size, after=after)
+        messages, last = claim_after(self.tenant.pk, limit, after=after)
         if not messages and after is not None:
-            messages, last = claim_after(self.tenant.pk, batch_size)
+            messages, last = claim_after(self.tenant.pk, limit)
         if last is not None:
             with self.lock:
                 if self.claimed_up_to is None or last > self.claimed_up_to:
@@ -356,9 +385,8 @@ class TenantDelivery:
         return messages
 
     def _unclaim(self, messages):
-        ids = [pk for message in messages for pk in message.row_ids]
-        _sending(ids).update(
-            status=Status.PENDING, lease_expires_at=None
+        OutboxMessage.objects.filter(id__in=[message.message_id for message in messages]).update(
+            lease_expires_at=None
         )
 
     def send(self, message):
@@ -369,14 +397,14 @@ class TenantDelivery:
         except IntuneError as exc:
             self._failed(message, exc, size=len(entities))
             return
-        except Exception as exc:  # a bug must not leave rows sending until the lease expires
+        except Exception as exc:  # a bug must not leave the message in flight until the lease expires
             logger.exception("sending message %s of %s failed", message.message_id, self.tenant.slug)
             self._backoff(message, explain(exc), stop=True)
             return
         now = timezone.now()
         with transaction.atomic():
             relax_commit()
-            accepted = _accept(message.row_ids, now)
+            accepted = _accept(message.message_id, message.row_ids, now)
         with self.lock:
             self.retryable_in_a_row = 0
             self.result.counters["messages"] += 1
@@ -404,43 +432,56 @@ class TenantDelivery:
                     "Not sent: this report alone is larger than Intune accepts in one message (its Content is "
                     "%d bytes). Intune answered: %s" % (size, problem.detail)
                 )
-            failed = _sending(rows).update(
-                status=Status.FAILED, attempts=F("attempts") + 1, lease_expires_at=None, next_attempt_at=None,
-                error_code=intune_code(problem), error_detail=detail, finished_at=now, updated_at=now,
-            )
+            with transaction.atomic():
+                failed = _pending(rows).update(
+                    status=Status.FAILED, attempts=F("attempts") + 1, next_attempt_at=None,
+                    error_code=intune_code(problem), error_detail=detail, finished_at=now, updated_at=now,
+                )
+                OutboxMessage.objects.filter(id=message.message_id).delete()
             self.count("failed", failed)
             logger.warning("Intune refused report %s of %s: %s", rows[0], self.tenant.slug, problem.detail)
             return
         self.count("split", 1)
-        # The refused message was not applied, so its rows may travel under new message IDs.
+        # The refused message was not applied, so its rows may travel under new message IDs: two messages, in flight
+        # under this worker's lease like the one they replace.
         half = len(rows) // 2
-        for part in (rows[:half], rows[half:]):
-            new_id = uuid.uuid4()
-            _sending(part).update(
-                message_id=new_id, batched_at=now, updated_at=now
-            )
-            self.send(Message(new_id, now, part, message.attempts))
+        parts = [(uuid.uuid4(), rows[:half]), (uuid.uuid4(), rows[half:])]
+        lease = now + datetime.timedelta(seconds=float(_setting("INTUNE_LEASE_SECONDS", 300)))
+        with transaction.atomic():
+            OutboxMessage.objects.bulk_create([
+                OutboxMessage(id=new_id, tenant_id=self.tenant.pk, upload_time=now, claimed=True,
+                              attempts=message.attempts, next_attempt_at=now, lease_expires_at=lease)
+                for new_id, _part in parts
+            ])
+            for new_id, part in parts:
+                _pending(part).update(message_id=new_id, batched_at=now, updated_at=now)
+            OutboxMessage.objects.filter(id=message.message_id).delete()
+        for new_id, part in parts:
+            self.send(Message(new_id, now, part, message.attempts))  # its Content: message_entities
 
     def _backoff(self, message, problem, stop=False):
         now = timezone.now()
         attempts = message.attempts + 1
         max_attempts = int(_setting("INTUNE_DELIVERY_MAX_ATTEMPTS", 12))
-        rows = _sending(message.row_ids)
-        if attempts >= max_attempts:
-            count = rows.update(
-                status=Status.FAILED, attempts=attempts, lease_expires_at=None, next_attempt_at=None,
-                error_code=intune_code(problem), error_detail=problem.detail or problem.message, finished_at=now,
-                updated_at=now,
-            )
-            self.count("failed", count)
-        else:
-            wait = backoff_seconds(attempts, problem.retry_after)
-            count = rows.update(
-                status=Status.PENDING, attempts=attempts, lease_expires_at=None,
-                next_attempt_at=now + datetime.timedelta(seconds=wait),
-                error_code=intune_code(problem), error_detail=problem.detail or problem.message, updated_at=now,
-            )
-            self.count("retry_later", count)
+        rows = _pending(message.row_ids)
+        detail = problem.detail or problem.message
+        with transaction.atomic():
+            if attempts >= max_attempts:
+                count = rows.update(
+                    status=Status.FAILED, attempts=attempts, next_attempt_at=None, error_code=intune_code(problem),
+                    error_detail=detail, finished_at=now, updated_at=now,
+                )
+                OutboxMessage.objects.filter(id=message.message_id).delete()
+                self.count("failed", count)
+            else:
+                retry_at = now + datetime.timedelta(seconds=backoff_seconds(attempts, problem.retry_after))
+                # The reports carry the attempt and the error for the history; the message, the schedule.
+                count = rows.update(attempts=attempts, next_attempt_at=retry_at, error_code=intune_code(problem),
+                                    error_detail=detail, updated_at=now)
+                OutboxMessage.objects.filter(id=message.message_id).update(
+                    attempts=attempts, next_attempt_at=retry_at, lease_expires_at=None
+                )
+                self.count("retry_later", count)
         with self.lock:
             self.result.errors.append("%s: %s" % (problem.code, problem.message))
             self.retryable_in_a_row += 1
@@ -450,15 +491,17 @@ class TenantDelivery:
             self.stop.set()
 
     def _stop_tenant(self, exc):
-        """No client at all (no unexpired secret, settings missing): the due rows wait, with the reason."""
+        """No client at all (no unexpired secret, settings missing): the due messages wait, with the reason."""
         problem = exc.problem
         self.result.errors.append("%s: %s" % (problem.code, problem.message))
         self.result.stopped = "%s: %s %s" % (problem.code, problem.message, problem.advice)
         now = timezone.now()
         wait = datetime.timedelta(seconds=backoff_seconds(3))
-        due(self.tenant.pk, now).update(
-            next_attempt_at=now + wait, error_code=problem.code, error_detail=problem.message, updated_at=now
-        )
+        with transaction.atomic():
+            due_reports(self.tenant.pk, now).update(
+                next_attempt_at=now + wait, error_code=problem.code, error_detail=problem.message, updated_at=now
+            )
+            due(self.tenant.pk, now).update(next_attempt_at=now + wait)
 
 
 def deliver_tenant(tenant_id, client=None, budget=None, concurrency=None, progress=None):
@@ -490,8 +533,8 @@ def poll_status(tenant_id, client=None, limit=None):
     tenant = Tenant.objects.get(pk=tenant_id)
     limit = limit or int(_setting("INTUNE_STATUS_POLL_LIMIT", 2000))
     message_ids = list(
-        ComplianceReport.objects.filter(tenant_id=tenant_id, status=Status.ACCEPTED)
-        .order_by("message_id").values_list("message_id", flat=True).distinct()[:limit]
+        OutboxMessage.objects.filter(tenant_id=tenant_id, status=MessageStatus.ACCEPTED)
+        .order_by("sent_at", "id").values_list("id", flat=True)[:limit]
     )
     if not message_ids:
         return counters
@@ -509,20 +552,25 @@ def poll_status(tenant_id, client=None, limit=None):
             break
         now = timezone.now()
         rows = ComplianceReport.objects.filter(message_id=message_id, status=Status.ACCEPTED)
+        message = OutboxMessage.objects.filter(id=message_id, status=MessageStatus.ACCEPTED)
         counters["messages"] += 1
-        if answer.status == "Completed":
-            counters["completed"] += rows.update(status=Status.COMPLETED, finished_at=now, updated_at=now)
-        elif answer.status == "Failed":
-            counters["failed"] += rows.update(
-                status=Status.FAILED, finished_at=now, error_code=answer.error_code[:100],
-                error_detail=answer.error_detail, updated_at=now,
-            )
-            logger.warning("Intune failed message %s of %s: %s %s", message_id, tenant.slug, answer.error_code,
-                           answer.error_detail)
-        elif answer.status == "NotFound":
-            counters["resend"] += rows.update(status=Status.PENDING, next_attempt_at=now, updated_at=now)
-        else:
-            counters["processing"] += 1
+        with transaction.atomic():
+            if answer.status == "Completed":
+                counters["completed"] += rows.update(status=Status.COMPLETED, finished_at=now, updated_at=now)
+                message.delete()
+            elif answer.status == "Failed":
+                counters["failed"] += rows.update(
+                    status=Status.FAILED, finished_at=now, error_code=answer.error_code[:100],
+                    error_detail=answer.error_detail, updated_at=now,
+                )
+                message.delete()
+                logger.warning("Intune failed message %s of %s: %s %s", message_id, tenant.slug,
+                               answer.error_code, answer.error_detail)
+            elif answer.status == "NotFound":
+                counters["resend"] += rows.update(status=Status.PENDING, next_attempt_at=now, updated_at=now)
+                message.update(status=MessageStatus.PENDING, next_attempt_at=now, sent_at=None)
+            else:
+                counters["processing"] += 1
     return counters
 
 

@@ -157,15 +157,14 @@ class ComplianceReport(models.Model):
     """One report of a (computer, user account) pair to Intune: the outbox row and the history entry in one.
 
     The pending rows are the outbox (``compliance/outbox.py`` makes them, ``compliance/delivery.py``
-    sends them). ``payload`` is exactly the entities sent; ``message_id`` is fixed when the row joins a
-    DataUploadMessage batch and kept, so a resend is the same PUT. ``latest`` marks the newest report
-    of each pair: the one a new evaluation compares against. A ``delete`` row records a deletion from
-    Entra ID and Intune (Graph) in the same history.
+    sends them). ``payload`` is exactly the entities sent; ``message_id`` is fixed when the row is
+    made (its :class:`OutboxMessage` tracks the delivery) and kept, so a resend is the same PUT.
+    ``latest`` marks the newest report of each pair: the one a new evaluation compares against. A
+    ``delete`` row records a deletion from Entra ID and Intune (Graph) in the same history.
     """
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
-        SENDING = "sending", _("Sending")
         ACCEPTED = "accepted", _("Accepted by Intune")
         COMPLETED = "completed", _("Completed")
         FAILED = "failed", _("Failed")
@@ -213,7 +212,6 @@ class ComplianceReport(models.Model):
     batched_at = models.DateTimeField(null=True, blank=True, help_text=_("The message's UploadTime."))
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=100, blank=True)
     error_detail = models.TextField(blank=True)
     requested_by = models.CharField(max_length=150, blank=True, help_text=_("The operator, for admin actions."))
@@ -230,19 +228,11 @@ class ComplianceReport(models.Model):
         verbose_name_plural = _("compliance reports")
         ordering = ["-id"]
         indexes = [
-            # The outbox: due pending rows of a tenant, oldest first.
-            models.Index(
-                fields=["tenant", "next_attempt_at", "id"], name="report_outbox",
-                condition=models.Q(status="pending"),
-            ),
-            models.Index(fields=["lease_expires_at"], name="report_sending", condition=models.Q(status="sending")),
-            models.Index(
-                fields=["tenant", "message_id"], name="report_accepted", condition=models.Q(status="accepted")
-            ),
-            # A new report has no message yet: only rows with one are indexed (every query gives the ID).
+            # The reports of a message (every query gives the ID); the outbox itself is OutboxMessage. Only reports
+            # with a message are indexed: deletions from Entra ID and Intune have none.
             models.Index(fields=["message_id"], name="report_message", condition=models.Q(message_id__isnull=False)),
             models.Index(fields=["computer", "-id"], name="report_history"),
-            models.Index(fields=["tenant", "status", "-id"], name="report_tenant_status"),
+            models.Index(fields=["tenant", "-id"], name="report_tenant"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -252,3 +242,45 @@ class ComplianceReport(models.Model):
 
     def __str__(self):
         return "%s %s/%s %s" % (self.get_kind_display(), self.computer_id, self.username or "-", self.status)
+
+
+class OutboxMessage(models.Model):
+    """A DataUploadMessage of the outbox: the reports sharing its ``message_id``, and where their delivery stands.
+
+    ``queue_reports`` makes the messages with their reports (so a message's ID and UploadTime are fixed when its
+    reports are made); the delivery claims a message, PUTs its pending reports, and records the answer, so a
+    report's own row is written when it is made and when Intune answers, and nothing in between. The rows live
+    only while there is work: a message whose reports are all finished is deleted (the reports keep its ID).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")  # waiting for next_attempt_at, or in flight while lease_expires_at
+        ACCEPTED = "accepted", _("Accepted by Intune")  # Intune's verdict not read back yet
+
+    id = models.UUIDField(_("message ID"), primary_key=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="outbox_messages", db_index=False)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    upload_time = models.DateTimeField(help_text=_("The message's UploadTime."))
+    # Claimed at least once: it may have reached Intune, so its reports stay together under its ID.
+    claimed = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text=_("When Intune accepted the message."))
+
+    objects = scoped_queryset("tenant").as_manager()
+
+    class Meta:
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox messages")
+        indexes = [
+            # The outbox: a tenant's due messages that no worker holds, oldest first.
+            models.Index(
+                fields=["tenant", "next_attempt_at", "id"], name="message_outbox",
+                condition=models.Q(status="pending", lease_expires_at__isnull=True),
+            ),
+            models.Index(fields=["tenant", "status", "sent_at"], name="message_tenant_status"),
+        ]
+
+    def __str__(self):
+        return "%s %s" % (self.id, self.status)

@@ -25,6 +25,7 @@ import datetime
 import functools
 import json
 import logging
+import uuid
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from compliance.intune.payloads import entities_for, hold_reason, isoformat, partner_report, payload_hash
-from compliance.models import ComplianceReport
+from compliance.models import ComplianceReport, OutboxMessage
 from devices.bulk import RowWriter, select_rows
 from devices.models import Computer, UserAccount
 from portal.models import ReportingMode, Tenant
@@ -48,7 +49,7 @@ CHUNK = 5000
 Status = ComplianceReport.Status
 Reason = ComplianceReport.Reason
 Kind = ComplianceReport.Kind
-OPEN = (Status.PENDING, Status.SENDING)
+OPEN = (Status.PENDING,)
 SENT = (Status.ACCEPTED, Status.COMPLETED)
 # What the payload builders read (compliance/intune/payloads.py), loaded as named tuples rather than model
 # instances: at 100,000 Macs building instances and parsing unused dates costs more than the rest together.
@@ -268,27 +269,77 @@ def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_aft
         for _row in rows:
             pass
         return
+    messages = MessageMaker(tenant.pk, now)
     if not previous and on_payload is None and connection.vendor == "postgresql":
         # No pair of the chunk has a report yet (a tenant's first pass), so nothing is superseded first: the rows go
         # into the COPY as they are made, and PostgreSQL inserts them while the next ones are built (nothing else
         # may use the connection meanwhile, hence no on_payload).
-        _writer().insert_new(rows, keys=False)
+        _writer().insert_new(messages.assign(rows), keys=False)
+        messages.save()
         return
     rows = list(rows)
     if not rows:
         return
-    # Never-sent pending reports of these pairs are replaced by the new ones; sent ones keep their message. Such a
-    # row is always its pair's latest (every new report supersedes them in this same transaction), so only pairs
-    # that have a latest report need the two updates: none, on a tenant's first pass.
+    # Never-sent pending reports of these pairs are replaced by the new ones; reports of a message that was claimed
+    # keep it (it may have reached Intune: a resend must be the same PUT). Such a row is always its pair's latest
+    # (every new report supersedes them in this same transaction), so only pairs that have a latest report need
+    # the two updates: none, on a tenant's first pass.
     position = _writer().columns.index("user_account_id")
     pair_ids = [row[position] for row in rows if row[position] in previous]
     if pair_ids:
         pairs = _for_ids(ComplianceReport.objects.all(), "user_account_id", pair_ids)
-        result.superseded += pairs.filter(status=Status.PENDING, message_id__isnull=True).update(
-            status=Status.SUPERSEDED, finished_at=now, updated_at=now
-        )
+        result.superseded += supersede_unsent(pairs, now)
         pairs.filter(latest=True).update(latest=False)
-    _writer().insert_new(rows, keys=False)
+    _writer().insert_new(messages.assign(rows), keys=False)
+    messages.save()
+
+
+def supersede_unsent(reports, now, why=""):
+    """Mark the pending ``reports`` whose message was never claimed superseded; returns how many.
+
+    A claim first locks its message row (``FOR UPDATE``), so this and a claim never both take a report: the
+    message rows are locked here first too (PostgreSQL; SQLite's IMMEDIATE transaction holds the write lock).
+    """
+    pending = reports.filter(status=Status.PENDING)
+    messages = OutboxMessage.objects.filter(id__in=set(pending.values_list("message_id", flat=True)), claimed=False)
+    if connection.features.has_select_for_update:
+        messages = messages.select_for_update()
+    unsent = list(messages.values_list("id", flat=True))
+    return pending.filter(Q(message_id__in=unsent) | Q(message_id__isnull=True)).update(
+        status=Status.SUPERSEDED, finished_at=now, error_detail=why, updated_at=now
+    )
+
+
+class MessageMaker:
+    """Groups new reports into DataUploadMessages as they are made: every ``INTUNE_BATCH_SIZE`` reports share a
+    message ID and UploadTime; :meth:`save` then writes the :class:`OutboxMessage` rows, in the same transaction."""
+
+    def __init__(self, tenant_id, now):
+        self.tenant_id, self.now = tenant_id, now
+        self.size = max(1, int(settings.INTUNE_BATCH_SIZE))
+        self.ids = []
+        columns = _writer().columns
+        self.id_at, self.time_at = columns.index("message_id"), columns.index("batched_at")
+
+    def assign(self, rows):
+        """``rows`` (RowWriter rows), each with its message's ID and UploadTime (a generator)."""
+        field = ComplianceReport._meta.get_field("message_id")
+        count, stored = self.size, None
+        for row in rows:
+            if count == self.size:
+                self.ids.append(uuid.uuid4())
+                stored = field.get_db_prep_value(self.ids[-1], connection)  # SQLite: the hex text
+                count = 0
+            row[self.id_at], row[self.time_at] = stored, self.now
+            count += 1
+            yield row
+
+    def save(self):
+        OutboxMessage.objects.bulk_create([
+            OutboxMessage(id=message_id, tenant_id=self.tenant_id, upload_time=self.now, next_attempt_at=self.now)
+            for message_id in self.ids
+        ])
+        self.ids = []
 
 
 def _new_rows(tenant, guid, by_id, users, previous, now, refresh, retry_failed_after, inventory_mode, force, reason,
@@ -358,9 +409,20 @@ def _row_maker(tenant_id, now, requested_by):
 def insert_reports(rows):
     """Insert new reports (dicts of column values, the payload as its JSON text): ``COPY`` on PostgreSQL, several
     times faster than a multi-row INSERT of JSON payloads at 100,000 rows; ``executemany`` elsewhere
-    (devices.bulk.RowWriter: no model instances). Every other column takes its field's default."""
+    (devices.bulk.RowWriter: no model instances). Every other column takes its field's default. Pending reports
+    without a message get one (:class:`MessageMaker`), a tenant at a time."""
     writer = _writer()
-    writer.insert_new([writer.row(row, {}) for row in rows], keys=False)
+    status_at, tenant_at = writer.columns.index("status"), writer.columns.index("tenant_id")
+    made = [list(writer.row(row, {})) for row in rows]
+    now = timezone.now()
+    with transaction.atomic():
+        for tenant_id in sorted({row[tenant_at] for row in made}):
+            makers = MessageMaker(tenant_id, now)
+            unsent = [row for row in made if row[tenant_at] == tenant_id and row[status_at] == Status.PENDING
+                      and row[makers.id_at] is None]
+            list(makers.assign(unsent))
+            makers.save()
+        writer.insert_new(made, keys=False)
 
 
 @functools.cache
@@ -369,8 +431,18 @@ def _writer():
 
 
 def cancel_pending(tenant_id, why, now=None):
-    """Stop the reports of a tenant that were not sent (Intune disabled): they end superseded, with the reason."""
+    """Stop the reports of a tenant that were not sent (Intune disabled): they end superseded, with the reason, and
+    their messages are dropped. A message in flight is left to finish; one claimed before and waiting for its next
+    attempt is cancelled too (its reports were not accepted)."""
     now = now or timezone.now()
-    return ComplianceReport.objects.filter(tenant_id=tenant_id, status=Status.PENDING).update(
-        status=Status.SUPERSEDED, finished_at=now, error_detail=why, updated_at=now
-    )
+    with transaction.atomic():
+        idle = OutboxMessage.objects.filter(tenant_id=tenant_id, status=OutboxMessage.Status.PENDING,
+                                            lease_expires_at__isnull=True)
+        if connection.features.has_select_for_update:
+            idle = idle.select_for_update()
+        ids = list(idle.values_list("id", flat=True))
+        cancelled = ComplianceReport.objects.filter(tenant_id=tenant_id, status=Status.PENDING).filter(
+            Q(message_id__in=ids) | Q(message_id__isnull=True)
+        ).update(status=Status.SUPERSEDED, finished_at=now, error_detail=why, updated_at=now)
+        OutboxMessage.objects.filter(id__in=ids).delete()
+    return cancelled

@@ -27,7 +27,7 @@ Status = ComplianceReport.Status
 HISTORY_PER_USER = 15
 CHANGE_URL = "admin:compliance_compliancereport_change"
 STATUS_TONES = {
-    Status.COMPLETED: "ok", Status.ACCEPTED: "info", Status.PENDING: "quiet", Status.SENDING: "quiet",
+    Status.COMPLETED: "ok", Status.ACCEPTED: "info", Status.PENDING: "quiet",
     Status.FAILED: "bad", Status.SUPERSEDED: "quiet",
 }
 

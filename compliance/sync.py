@@ -217,12 +217,12 @@ def tenant_health(tenant_ids, now=None):
     stats = {
         row["tenant_id"]: row
         for row in ComplianceReport.objects.filter(tenant_id__in=tenant_ids, kind=ComplianceReport.Kind.REPORT)
-        .filter(status__in=[Status.PENDING, Status.SENDING, Status.FAILED, Status.ACCEPTED, Status.COMPLETED])
+        .filter(status__in=[Status.PENDING, Status.FAILED, Status.ACCEPTED, Status.COMPLETED])
         .values("tenant_id").order_by()
         .annotate(
-            pending=Count("id", filter=Q(status__in=[Status.PENDING, Status.SENDING])),
+            pending=Count("id", filter=Q(status=Status.PENDING)),
             failed=Count("id", filter=Q(status=Status.FAILED, latest=True)),
-            oldest_pending=Min("created_at", filter=Q(status__in=[Status.PENDING, Status.SENDING])),
+            oldest_pending=Min("created_at", filter=Q(status=Status.PENDING)),
             last_delivery=Max("sent_at"),
         )
     }

@@ -11,7 +11,7 @@ from django_q.tasks import async_task
 from compliance import sync
 from compliance.delivery import next_attempt_due, release_expired_leases
 from compliance.evaluation import evaluate_tenant, sweep_tenant
-from compliance.models import ComplianceReport
+from compliance.models import OutboxMessage
 from portal import lanes
 from portal.models import Tenant
 
@@ -257,7 +257,7 @@ def next_status_poll(tenant_id, now=None):
     """When to read back the tenant's accepted messages: INTUNE_STATUS_FIRST_POLL after the newest was accepted
     the first time, then twice the oldest one's age (a backoff), at most INTUNE_STATUS_POLL_MAX_WAIT ahead."""
     now = now or timezone.now()
-    accepted = ComplianceReport.objects.filter(tenant_id=tenant_id, status=ComplianceReport.Status.ACCEPTED)
+    accepted = OutboxMessage.objects.filter(tenant_id=tenant_id, status=OutboxMessage.Status.ACCEPTED)
     span = accepted.aggregate(oldest=Min("sent_at"), newest=Max("sent_at"))
     if span["oldest"] is None:
         return None
@@ -272,7 +272,7 @@ def next_status_poll(tenant_id, now=None):
 def poll_status_all_task():
     """Every minute (the safety net): read back Intune's verdict on accepted messages, per tenant that has any."""
     ids = sorted(set(
-        ComplianceReport.objects.filter(status=ComplianceReport.Status.ACCEPTED, tenant__intune_enabled=True)
+        OutboxMessage.objects.filter(status=OutboxMessage.Status.ACCEPTED, tenant__intune_enabled=True)
         .order_by().values_list("tenant_id", flat=True).distinct()
     ))
     for tenant_id in ids:

@@ -49,7 +49,7 @@ def drain(tenant, rounds=200, poll=True):
         if poll:
             poll_status(tenant.pk)
         open_rows = ComplianceReport.objects.filter(
-            tenant=tenant, status__in=[Status.PENDING, Status.SENDING] + ([Status.ACCEPTED] if poll else [])
+            tenant=tenant, status__in=[Status.PENDING] + ([Status.ACCEPTED] if poll else [])
         )
         if not open_rows.exists():
             return

@@ -15,7 +15,7 @@ from compliance.delivery import (
     poll_status,
     release_expired_leases,
 )
-from compliance.models import ComplianceReport
+from compliance.models import ComplianceReport, OutboxMessage
 from compliance.outbox import queue_reports
 from compliance.sync import deliver, poll, provision, retire, tenant_health
 from devices.models import Computer
@@ -57,14 +57,13 @@ def test_reports_are_batched_put_accepted_and_completed(simulator, tenant):
 
 def test_status_poll_marks_intune_processing_failures(simulator, tenant):
     macs = registered_macs(tenant, 2)
-    queue_reports(tenant.pk)
-    bad = Computer.objects.get(pk=macs[0].pk).entra_device_id
-    simulator.set_faults(failing_devices={bad: "DeviceNotFound: The device is not registered in Entra ID"})
-    tenant_settings = type(tenant).objects.get(pk=tenant.pk)
     from django.test import override_settings
 
-    with override_settings(INTUNE_BATCH_SIZE=1):
-        deliver_tenant(tenant_settings.pk)
+    with override_settings(INTUNE_BATCH_SIZE=1):  # messages are made with their reports: one per Mac
+        queue_reports(tenant.pk)
+    bad = Computer.objects.get(pk=macs[0].pk).entra_device_id
+    simulator.set_faults(failing_devices={bad: "DeviceNotFound: The device is not registered in Entra ID"})
+    deliver_tenant(tenant.pk)
     poll_status(tenant.pk)
     failed = ComplianceReport.objects.get(computer_id=macs[0].pk)
     assert (failed.status, failed.error_code, failed.error_detail) == (
@@ -90,41 +89,78 @@ def test_processing_message_is_asked_again_and_unknown_message_is_resent(simulat
     assert (row.status, row.message_id) == (Status.ACCEPTED, message_id)  # the same PUT
 
 
-def test_claim_takes_each_row_once_and_groups_resends_by_message(tenant):
-    registered_macs(tenant, 7)
+def test_reports_are_queued_in_messages_and_a_claim_takes_each_message_once(tenant):
+    registered_macs(tenant, 7)  # batch size 5
     queue_reports(tenant.pk)
-    first = claim(tenant.pk, 5)
-    second = claim(tenant.pk, 5)
-    assert [len(m.row_ids) for m in first] == [5] and [len(m.row_ids) for m in second] == [2]
-    assert not claim(tenant.pk, 5)
-    assert statuses(tenant) == {Status.SENDING: 7}
+    messages = {m.id: m for m in OutboxMessage.objects.all()}
+    rows = list(ComplianceReport.objects.order_by("id"))
+    # The message ID and UploadTime are fixed when the reports are made: 5 and 2 reports.
+    assert sorted(len([r for r in rows if r.message_id == mid]) for mid in messages) == [2, 5]
+    assert all(r.batched_at == messages[r.message_id].upload_time for r in rows)
+    assert all(not m.claimed and m.attempts == 0 for m in messages.values())
+    first = claim(tenant.pk, 1)
+    second = claim(tenant.pk, 1)
+    assert sorted([len(m.row_ids) for m in first + second]) == [2, 5]
+    assert not claim(tenant.pk, 1)
+    # A claim writes the message rows alone: the reports stay pending, untouched, until Intune answers.
+    assert statuses(tenant) == {Status.PENDING: 7}
+    assert [(r.updated_at, r.status) for r in ComplianceReport.objects.order_by("id")] == [
+        (r.updated_at, r.status) for r in rows]
+    assert all(m.claimed and m.lease_expires_at for m in OutboxMessage.objects.all())
 
-    # The worker died: after the lease, the rows return to pending with their message IDs.
-    ComplianceReport.objects.update(lease_expires_at=timezone.now() - timezone.timedelta(seconds=1))
-    assert release_expired_leases(tenant.pk) == 7
+    # The worker died: after the lease, the messages are due again, with the same reports.
+    OutboxMessage.objects.update(lease_expires_at=timezone.now() - timezone.timedelta(seconds=1))
+    assert release_expired_leases(tenant.pk) == 2
     again = claim(tenant.pk, 10)
-    assert sorted((m.message_id, sorted(m.row_ids)) for m in again) == sorted(
-        (m.message_id, sorted(m.row_ids)) for m in first + second)
-    assert all(m.entities is None for m in again)  # rebuilt from every row of the message: the same body
+    assert sorted((m.message_id, m.row_ids, m.entities) for m in again) == sorted(
+        (m.message_id, m.row_ids, m.entities) for m in first + second)  # the same body: the same PUT
+
+
+def test_a_claimed_message_keeps_its_reports_and_an_unclaimed_one_gives_them_up(simulator, tenant):
+    macs = registered_macs(tenant, 2)
+    from django.test import override_settings
+
+    with override_settings(INTUNE_BATCH_SIZE=1):
+        queue_reports(tenant.pk)
+    claimed, = claim(tenant.pk, 1)
+    kept = ComplianceReport.objects.get(id=claimed.row_ids[0])
+    given_up = ComplianceReport.objects.exclude(id=kept.id).get()
+    Computer.objects.filter(pk__in=[m.pk for m in macs]).update(name="Renamed")
+    result = queue_reports(tenant.pk)
+    # The claimed message may have reached Intune: its report stays in it (a resend is the same PUT); the
+    # other, never claimed, is superseded by the new report.
+    assert (result.created, result.superseded) == (2, 1)
+    kept.refresh_from_db()
+    given_up.refresh_from_db()
+    assert (kept.status, given_up.status) == (Status.PENDING, Status.SUPERSEDED)
+    # The emptied message is dropped when it comes up; everything else is delivered.
+    OutboxMessage.objects.update(lease_expires_at=None)
+    assert deliver_tenant(tenant.pk).counters["accepted"] == 3
+    assert statuses(tenant) == {Status.ACCEPTED: 3, Status.SUPERSEDED: 1}
+    assert OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING).count() == 0
 
 
 def test_a_run_claims_after_its_last_key_and_still_sends_rows_due_before_it(simulator, tenant):
-    registered_macs(tenant, 9)  # batch size 5
-    queue_reports(tenant.pk)
-    first, key = claim_after(tenant.pk, 3)
+    registered_macs(tenant, 9)
+    from django.test import override_settings
+
+    with override_settings(INTUNE_BATCH_SIZE=3):
+        queue_reports(tenant.pk)
     ids = sorted(ComplianceReport.objects.values_list("id", flat=True))
-    assert first[0].row_ids == ids[:3] and key[1] == ids[2]
-    # Returned to pending (a stopped run), these three sort before the key: claims after it skip them (on
+    order = [m.id for m in OutboxMessage.objects.order_by("next_attempt_at", "id")]
+    first, key = claim_after(tenant.pk, 1)
+    assert key[1] == first[0].message_id == order[0]
+    # Returned to the outbox (a stopped run), this one sorts before the key: claims after it skip it (on
     # PostgreSQL; SQLite has no such index scan and ignores the key) ...
-    ComplianceReport.objects.filter(id__in=ids[:3]).update(status=Status.PENDING, lease_expires_at=None)
-    after, _ = claim_after(tenant.pk, 5, after=key)
-    expected = ids[3:8] if connection.vendor == "postgresql" else ids[:5]
-    assert [pk for m in after for pk in m.row_ids] == expected
-    ComplianceReport.objects.filter(status=Status.SENDING).update(status=Status.PENDING, lease_expires_at=None)
+    OutboxMessage.objects.filter(id=order[0]).update(lease_expires_at=None)
+    after, _ = claim_after(tenant.pk, 1, after=key)
+    assert after[0].message_id == (order[1] if connection.vendor == "postgresql" else order[0])
+    OutboxMessage.objects.update(lease_expires_at=None)
 
     # ... and a run, which passes its last key on from claim to claim, ends with every row sent all the same.
     result = deliver_tenant(tenant.pk)
     assert result.counters["accepted"] == 9 and statuses(tenant) == {Status.ACCEPTED: 9}
+    assert sorted(ComplianceReport.objects.values_list("id", flat=True)) == ids
 
 
 def test_an_accepted_row_is_cleared_of_its_last_error(simulator, tenant):
@@ -134,7 +170,7 @@ def test_an_accepted_row_is_cleared_of_its_last_error(simulator, tenant):
     deliver_tenant(tenant.pk)
     for row in ComplianceReport.objects.all():
         assert (row.status, row.attempts, row.error_code, row.error_detail) == (Status.ACCEPTED, 2, "", "")
-        assert (row.lease_expires_at, row.next_attempt_at) == (None, None)
+        assert row.next_attempt_at is None
         assert row.sent_at is not None and row.updated_at == row.sent_at and row.message_id is not None
 
 

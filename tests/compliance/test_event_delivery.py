@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from compliance import tasks
-from compliance.models import ComplianceReport
+from compliance.models import ComplianceReport, OutboxMessage
 from compliance.outbox import queue_reports
 from devices.importer import apply_summary
 from portal.models import Lane
@@ -93,8 +93,8 @@ def test_the_status_read_back_backs_off_while_intune_is_processing(intune_tenant
     row = ComplianceReport.objects.get()
 
     def next_poll(age):
-        ComplianceReport.objects.filter(pk=row.pk).update(status=Status.ACCEPTED,
-                                                           sent_at=now - datetime.timedelta(seconds=age))
+        OutboxMessage.objects.filter(pk=row.message_id).update(status=OutboxMessage.Status.ACCEPTED,
+                                                                sent_at=now - datetime.timedelta(seconds=age))
         return (tasks.next_status_poll(intune_tenant.pk, now) - now).total_seconds()
 
     assert next_poll(0) == 3  # first expected 3 s after it was accepted
@@ -102,5 +102,5 @@ def test_the_status_read_back_backs_off_while_intune_is_processing(intune_tenant
     assert next_poll(5) == 5  # then the message's age: 5, 10, 20, 40 ... apart
     assert next_poll(20) == 20
     assert next_poll(600) == 60  # at most a minute
-    ComplianceReport.objects.update(status=Status.COMPLETED)
+    OutboxMessage.objects.all().delete()  # Intune's verdict was read: the message is done
     assert tasks.next_status_poll(intune_tenant.pk, now) is None

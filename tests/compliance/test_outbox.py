@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from compliance.models import ComplianceReport
+from compliance.models import ComplianceReport, OutboxMessage
 from compliance.outbox import decide, queue_reports, refresh_interval
 from devices.models import Computer, UserAccount
 from tests.compliance.sync_helpers import registered_macs
@@ -36,7 +36,13 @@ def test_one_pending_report_per_registered_pair_with_the_payload(tenant):
     assert {r.computer_id for r in rows} == {m.pk for m in macs}
     row = rows[0]
     user = UserAccount.objects.get(pk=row.user_account_id)
-    assert (row.status, row.reason, row.latest, row.message_id) == (Status.PENDING, Reason.NEW, True, None)
+    assert (row.status, row.reason, row.latest) == (Status.PENDING, Reason.NEW, True)
+    # Each report is made with its message (batch size 5 here): its ID and UploadTime, and the outbox entry.
+    messages = {m.id: m for m in OutboxMessage.objects.filter(tenant=tenant)}
+    assert sorted(sum(r.message_id == mid for r in rows) for mid in messages) == [1, 5]
+    assert all(r.batched_at == messages[r.message_id].upload_time == r.created_at for r in rows)
+    assert all((m.status, m.claimed, m.next_attempt_at) == (OutboxMessage.Status.PENDING, False, rows[0].created_at)
+               for m in messages.values())
     assert (row.username, row.entra_user_id, row.inventory_state, row.compliance_status) == (
         user.username, user.entra_user_id, 0, user.compliance_status)
     device, verdict = row.payload
@@ -65,7 +71,7 @@ def test_nothing_new_when_nothing_changed_and_a_change_supersedes_the_unsent_rep
 def test_a_sent_report_is_not_superseded_and_keeps_its_message(tenant):
     mac, = registered_macs(tenant, 1)
     queue_reports(tenant.pk)
-    ComplianceReport.objects.update(message_id="00000000-0000-4000-8000-000000000001", attempts=1)
+    OutboxMessage.objects.update(claimed=True, attempts=1)  # claimed: it may have reached Intune
     Computer.objects.filter(pk=mac.pk).update(os_version="15.3")
 
     queue_reports(tenant.pk)
@@ -176,7 +182,9 @@ def test_reports_are_written_as_the_orm_would_write_them(tenant):
     insert_reports([dict(row, payload=json.dumps(row["payload"])) for row in values])
     written = list(ComplianceReport.objects.order_by("id"))
     ComplianceReport.objects.all().delete()
-    ComplianceReport.objects.bulk_create([ComplianceReport(**row) for row in values])
+    ComplianceReport.objects.bulk_create([ComplianceReport(**row, message_id=r.message_id, batched_at=r.batched_at)
+                                          for row, r in zip(values, written, strict=True)])
+    assert len({r.message_id for r in written}) == 1 and OutboxMessage.objects.get().id == written[0].message_id
     expected = list(ComplianceReport.objects.order_by("id"))
     fields = [f.attname for f in ComplianceReport._meta.concrete_fields if f.attname not in ("id", "created_at",
                                                                                             "updated_at")]
@@ -229,6 +237,8 @@ def test_queued_rows_are_what_the_entities_and_the_orm_gave(tenant):
     now = timezone.now()
     queue_reports(tenant.pk, now=now, requested_by="ops")
     written = _stored_columns()
+    messages = list(ComplianceReport.objects.order_by("id").values_list("message_id", flat=True))
+    assert [messages.count(m) for m in sorted(set(messages), key=messages.index)] == [5, 1]  # batch size 5
 
     ComplianceReport.objects.all().delete()
     expected = []
@@ -242,6 +252,7 @@ def test_queued_rows_are_what_the_entities_and_the_orm_gave(tenant):
             entra_user_id=user.entra_user_id, inventory_state=computer.inventory_state,
             compliance_status=user.compliance_status or "", payload=entities, payload_hash=payload_hash(entities),
             status="pending", latest=True, next_attempt_at=now, requested_by="ops",
+            message_id=messages[len(expected)], batched_at=now,
         ))
     ComplianceReport.objects.bulk_create(expected)
     assert len(written) == 6

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from compliance.delivery import deliver_tenant
 from compliance.intune.client import IntuneClient, clear_caches
-from compliance.models import ComplianceReport
+from compliance.models import ComplianceReport, OutboxMessage
 from compliance.outbox import queue_reports
 from compliance.sync import deliver
 from devices.models import UserAccount
@@ -190,7 +190,7 @@ def test_two_tenants_one_failing_the_healthy_one_is_not_delayed(simulator, fast_
 
     simulator.set_faults(error_rate=0.0, latency_ms=0, paths=[])
     # Time passes: the backoff comes due, and msal forgets the 5xx it keeps answering from memory for 5 s.
-    ComplianceReport.objects.filter(tenant=failing).update(next_attempt_at=timezone.now())
+    OutboxMessage.objects.filter(tenant=failing).update(next_attempt_at=timezone.now())
     clear_caches()
     drain(failing)
     assert statuses(failing) == {Status.COMPLETED: 10}
@@ -269,10 +269,10 @@ def test_worker_killed_mid_send_then_restarted_delivers_everything_once(simulato
     output = first.communicate()[0].decode()
     assert service.stats["uploads_applied"] == 1, output
     db.load()
-    sending = list(ComplianceReport.objects.filter(tenant=tenant, status=Status.SENDING))
-    assert len(sending) == 5 and len({r.message_id for r in sending}) == 1, statuses(tenant)
+    in_flight, = OutboxMessage.objects.filter(tenant=tenant, lease_expires_at__isnull=False)
     applied_id, = service.messages
-    assert str(sending[0].message_id) == applied_id
+    assert str(in_flight.id) == applied_id and in_flight.claimed, statuses(tenant)
+    assert ComplianceReport.objects.filter(message_id=applied_id, status=Status.PENDING).count() == 5
 
     simulator.set_faults(answer_delay=0)
     time.sleep(1.1)  # the dead worker's lease (INTUNE_LEASE_SECONDS=1) runs out

@@ -7,7 +7,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
-from compliance.delivery import due
+from compliance.delivery import due_reports
 from compliance.models import ComplianceReport
 from compliance.outbox import queue_reports
 from compliance.sync import deliver, enabled_tenants, evaluate_and_queue, poll
@@ -70,7 +70,7 @@ class Command(BaseCommand):
             return
         started = time.monotonic()
         evaluation = evaluate_and_queue(tenant.pk)
-        total = due(tenant.pk).count()
+        total = due_reports(tenant.pk).count()
         bar = None
         if progress and total:
             from tqdm import tqdm
@@ -91,7 +91,7 @@ class Command(BaseCommand):
                 bar.close()
         verdict = poll(tenant.pk) if totals["accepted"] else {}
         left = dict(
-            ComplianceReport.objects.filter(tenant=tenant, status__in=[Status.PENDING, Status.SENDING])
+            ComplianceReport.objects.filter(tenant=tenant, status=Status.PENDING)
             .order_by().values_list("status").annotate(n=Count("id"))
         )
         self.stdout.write(
