@@ -15,7 +15,9 @@ Then one round per worker count W (1, 2, 4 by default):
    applied (the portal must resend under the same message ID, and Intune must not apply it twice);
    messages carry ``--batch-size`` devices (25), so a round has enough of them to meet every kind of
    fault; backoff is shortened to 1-5 s;
-2. W ``manage.py qcluster`` processes start (1 worker each: W machines' worth of workers);
+2. W ``manage.py qcluster`` processes start (1 worker each: W machines' worth of workers), after a
+   ``VACUUM (ANALYZE)`` of the database (not timed; autovacuum's work, off on the team's server; ``--no-vacuum``
+   skips it);
 3. every Mac of every tenant gets a ComputerInventoryCompleted webhook with a new macOS version, sent to
    the two web processes alternately (the intake is timed too);
 4. the webhook events flow through whatever the code does (drain, evaluation, outbox, delivery); the
@@ -149,6 +151,16 @@ print(json.dumps(out))
 """
 
 
+def vacuum(url):
+    """``VACUUM (ANALYZE)`` the database (not timed): what autovacuum does between the rounds in production. It
+    is off on the team's PostgreSQL, so without this each round would meet the dead rows and stale statistics
+    of the rounds before it, and the last round (the most processes) would pay for all of them."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+
+
 def run(script, env, *args):
     result = subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=ROOT, env=env, capture_output=True,
                             text=True)
@@ -225,6 +237,8 @@ def main():
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/bench_scaleout")
     parser.add_argument("--web-ports", default="8171,8172")
     parser.add_argument("--timeout", type=float, default=900, help="seconds a round may take")
+    parser.add_argument("--no-vacuum", action="store_true",
+                        help="do not VACUUM (ANALYZE) the database before each round (autovacuum's work)")
     args = parser.parse_args()
     ports = [int(p) for p in args.web_ports.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-scaleout-"))
@@ -270,6 +284,8 @@ def main():
         results = []
         for round_no, workers in enumerate(int(w) for w in args.workers.split(",")):
             version = "15.%d" % (round_no + 1)
+            if args.database_url.startswith("postgres") and not args.no_vacuum:
+                vacuum(args.database_url)
             start_id = json.loads(run(STATE, env, 0))["max_id"]
             before_devices = {slug: sim.devices(info["id"]) for slug, info in tenants.items()}
             stats_before, counts_before = sim.stats()
