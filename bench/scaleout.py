@@ -26,6 +26,10 @@ Then one round per worker count W (1, 2, 4 by default):
 5. the round ends when every pair's latest report is from this round and accepted (or completed), and
    nothing is pending. Throughput = changes / (first webhook -> last acceptance).
 
+After each round the clusters are stopped (SIGTERM, SIGKILL after 20 s): a task one of them had taken and a lane
+one of them held are returned at once (not timed), as django-q2's ``retry`` and ``portal.lanes.STALE_AFTER`` would
+after 6 minutes, which would otherwise stall a tenant of the next round.
+
 Checks per round (the script exits non-zero if one fails):
 
 - every webhook answered 202 was stored, and every stored event was processed;
@@ -148,6 +152,26 @@ for tenant, device, user, status, message in rows.values_list(
         "tenant__slug", "entra_device_id", "entra_user_id", "status", "message_id"):
     out.setdefault(tenant, []).append([device.lower(), user.lower(), status, str(message)])
 print(json.dumps(out))
+"""
+
+
+RECOVER = r"""
+import datetime, django
+django.setup()
+from django.db.models import Q
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import OrmQ
+from portal.models import Lane
+
+# The round's clusters are stopped: a task one of them had taken (run or prefetched) is handed out again, and a lane
+# one of them held is free. django-q2 does both itself, after Q_CLUSTER["retry"] and lanes.STALE_AFTER (6 min).
+now = timezone.now()
+tasks = OrmQ.objects.filter(lock__gt=now - datetime.timedelta(seconds=Conf.RETRY)).filter(lock__lte=now).update(
+    lock=now - datetime.timedelta(seconds=Conf.RETRY + 1))
+lanes = Lane.objects.filter(Q(running_since__isnull=False) | Q(due_at__lte=now)).update(
+    running_since=None, due_at=None)
+print("returned %d tasks, freed %d lanes" % (tasks, lanes))
 """
 
 
@@ -328,6 +352,7 @@ def main():
             kicker = None
             for cluster in clusters:
                 stop(cluster)
+            recovered = run(RECOVER, env).strip()
             sim.post("/_sim/faults", {"error_rate": 0, "throttle_rate": 0, "drop_rate": 0, "drop_answer_rate": 0,
                                       "paths": []})
             stats_after, counts_after = sim.stats()
@@ -367,9 +392,9 @@ def main():
                             load_after))
             print("%d qcluster process(es): %d changes applied in %.1f s = %.0f changes/s (webhook intake %.1f s, "
                   "every event processed at %.1f s; %d reports in %d messages, %d resends acknowledged as duplicates, "
-                  "faults injected %s; load before %s, after %s)" % (
+                  "faults injected %s; load before %s, after %s; after stopping the clusters: %s)" % (
                       workers, changes, elapsed, changes / elapsed, intake, drained or elapsed, reports,
-                      len(messages), duplicates, faults, load_before, load_after), flush=True)
+                      len(messages), duplicates, faults, load_before, load_after, recovered), flush=True)
     finally:
         for proc in [kicker, *clusters, *procs, sim_proc]:
             if proc is not None:
