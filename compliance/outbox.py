@@ -433,11 +433,12 @@ def _writer():
 def cancel_pending(tenant_id, why, now=None):
     """Stop the reports of a tenant that were not sent (Intune disabled): they end superseded, with the reason, and
     their messages are dropped. A message in flight is left to finish; one claimed before and waiting for its next
-    attempt is cancelled too (its reports were not accepted)."""
+    attempt, or left by a worker whose lease ran out, is cancelled too (its reports were not accepted)."""
     now = now or timezone.now()
     with transaction.atomic():
-        idle = OutboxMessage.objects.filter(tenant_id=tenant_id, status=OutboxMessage.Status.PENDING,
-                                            lease_expires_at__isnull=True)
+        idle = OutboxMessage.objects.filter(tenant_id=tenant_id, status=OutboxMessage.Status.PENDING).filter(
+            Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)  # an expired lease: its worker is gone
+        )
         if connection.features.has_select_for_update:
             idle = idle.select_for_update()
         ids = list(idle.values_list("id", flat=True))

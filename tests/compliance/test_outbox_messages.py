@@ -108,6 +108,10 @@ def test_cancelling_drops_the_waiting_messages_and_leaves_one_in_flight(intune_t
     assert list(OutboxMessage.objects.values_list("id", flat=True)) == [in_flight.id]
     assert ComplianceReport.objects.get(message_id=waiting.id).status == Status.SUPERSEDED
     assert ComplianceReport.objects.get(message_id=in_flight.id).status == Status.PENDING
+    # A lease that ran out is a worker gone: no delivery of a disabled tenant would ever release it.
+    OutboxMessage.objects.update(lease_expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    assert cancel_pending(intune_tenant.pk, "Intune integration disabled") == 1
+    assert not OutboxMessage.objects.exists() and statuses(intune_tenant) == {Status.SUPERSEDED: 2}
 
 
 @pytest.mark.django_db(transaction=True)
