@@ -146,7 +146,9 @@ ROUND_REPORTS = r"""
 import json, sys, django
 django.setup()
 from compliance.models import ComplianceReport
-rows = ComplianceReport.objects.filter(kind="report", id__gt=int(sys.argv[1])).exclude(message_id=None)
+# The round's reports that were sent: every report has its message from the start, so a report superseded before its
+# message was ever claimed (a pair that changed twice before delivery) is left out; a claimed one is never superseded.
+rows = ComplianceReport.objects.filter(kind="report", id__gt=int(sys.argv[1])).exclude(status="superseded")
 out = {}
 for tenant, device, user, status, message in rows.values_list(
         "tenant__slug", "entra_device_id", "entra_user_id", "status", "message_id"):

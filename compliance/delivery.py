@@ -76,6 +76,15 @@ class Message:
     row_ids: list
     attempts: int
     entities: str | None = None  # the Content (a JSON string); None: rebuilt from every row of the message
+    lease: object = None  # the lease this worker's claim wrote: it still holds the message while the row has it
+
+
+def _held(message):
+    """The message's row while this worker still holds it: pending, with the lease its claim wrote. A lease that ran
+    out lets another worker claim the message (writing its own lease); the first worker's answer then changes
+    neither the message nor its reports (only an accept does: Intune applied the message, whoever sent it)."""
+    return OutboxMessage.objects.filter(id=message.message_id, status=MessageStatus.PENDING,
+                                        lease_expires_at=message.lease)
 
 
 @dataclass
@@ -190,6 +199,10 @@ def content_of(payloads):
     return "[" + ",".join(part for part in parts if part) + "]"
 
 
+def _lease(now):
+    return now + datetime.timedelta(seconds=float(_setting("INTUNE_LEASE_SECONDS", 300)))
+
+
 def claim(tenant_id, limit, now=None):
     """Claim up to ``limit`` due messages of a tenant; returns [Message], each with its pending reports.
 
@@ -212,7 +225,7 @@ def claim_after(tenant_id, limit, now=None, after=None):
     (``TenantDelivery``) and looks from the start again only when nothing is left after it.
     """
     now = now or timezone.now()
-    lease = now + datetime.timedelta(seconds=float(_setting("INTUNE_LEASE_SECONDS", 300)))
+    lease = _lease(now)
     messages_table = connection.ops.quote_name(OutboxMessage._meta.db_table)
     postgresql = connection.vendor == "postgresql"
     inner_sql = (
@@ -244,7 +257,7 @@ def claim_after(tenant_id, limit, now=None, after=None):
     messages, last = {}, None
     for message_id, upload_time, attempts, next_attempt_at in claimed:
         message_id = _as_uuid(message_id)
-        messages[message_id] = Message(message_id, times(upload_time), [], attempts, [])
+        messages[message_id] = Message(message_id, times(upload_time), [], attempts, [], lease)
         key = (times(next_attempt_at), message_id)
         if last is None or key > last:
             last = key
@@ -385,9 +398,14 @@ class TenantDelivery:
         return messages
 
     def _unclaim(self, messages):
-        OutboxMessage.objects.filter(id__in=[message.message_id for message in messages]).update(
-            lease_expires_at=None
-        )
+        for message in messages:
+            _held(message).update(lease_expires_at=None)
+
+    def _lost(self, message, what):
+        """This worker's lease on ``message`` ran out and another worker claimed it: the other one records it."""
+        self.count("lease_lost", 1)
+        logger.warning("message %s of %s was claimed again after this worker's lease ran out; %s is left to the "
+                       "other worker", message.message_id, self.tenant.slug, what)
 
     def send(self, message):
         """PUT one message and record the answer on its rows."""
@@ -433,31 +451,44 @@ class TenantDelivery:
                     "%d bytes). Intune answered: %s" % (size, problem.detail)
                 )
             with transaction.atomic():
+                if not _held(message).delete()[0]:
+                    self._lost(message, "Intune's refusal")
+                    return
                 failed = _pending(rows).update(
                     status=Status.FAILED, attempts=F("attempts") + 1, next_attempt_at=None,
                     error_code=intune_code(problem), error_detail=detail, finished_at=now, updated_at=now,
                 )
-                OutboxMessage.objects.filter(id=message.message_id).delete()
             self.count("failed", failed)
             logger.warning("Intune refused report %s of %s: %s", rows[0], self.tenant.slug, problem.detail)
             return
-        self.count("split", 1)
-        # The refused message was not applied, so its rows may travel under new message IDs: two messages, in flight
-        # under this worker's lease like the one they replace.
+        # The refused message was not applied, so its rows may travel under new message IDs: two messages that this
+        # worker holds, each leased afresh just before it is sent (sending the first half may outlast a lease).
         half = len(rows) // 2
-        parts = [(uuid.uuid4(), rows[:half]), (uuid.uuid4(), rows[half:])]
-        lease = now + datetime.timedelta(seconds=float(_setting("INTUNE_LEASE_SECONDS", 300)))
+        parts = [Message(uuid.uuid4(), now, rows[:half], message.attempts, None, _lease(now)),
+                 Message(uuid.uuid4(), now, rows[half:], message.attempts, None, _lease(now))]
         with transaction.atomic():
+            if not _held(message).delete()[0]:
+                self._lost(message, "splitting it")
+                return
             OutboxMessage.objects.bulk_create([
-                OutboxMessage(id=new_id, tenant_id=self.tenant.pk, upload_time=now, claimed=True,
-                              attempts=message.attempts, next_attempt_at=now, lease_expires_at=lease)
-                for new_id, _part in parts
+                OutboxMessage(id=part.message_id, tenant_id=self.tenant.pk, upload_time=now, claimed=True,
+                              attempts=message.attempts, next_attempt_at=now, lease_expires_at=part.lease)
+                for part in parts
             ])
-            for new_id, part in parts:
-                _pending(part).update(message_id=new_id, batched_at=now, updated_at=now)
-            OutboxMessage.objects.filter(id=message.message_id).delete()
-        for new_id, part in parts:
-            self.send(Message(new_id, now, part, message.attempts))  # its Content: message_entities
+            for part in parts:
+                _pending(part.row_ids).filter(message_id=message.message_id).update(
+                    message_id=part.message_id, batched_at=now, updated_at=now)
+        self.count("split", 1)
+        for part in parts:
+            fresh = _lease(timezone.now())
+            if self.stop.is_set() or not _held(part).update(lease_expires_at=fresh):
+                if self.stop.is_set():
+                    self._unclaim([part])
+                else:
+                    self._lost(part, "sending it")
+                continue
+            part.lease = fresh
+            self.send(part)  # its Content: message_entities
 
     def _backoff(self, message, problem, stop=False):
         now = timezone.now()
@@ -467,21 +498,23 @@ class TenantDelivery:
         detail = problem.detail or problem.message
         with transaction.atomic():
             if attempts >= max_attempts:
-                count = rows.update(
-                    status=Status.FAILED, attempts=attempts, next_attempt_at=None, error_code=intune_code(problem),
-                    error_detail=detail, finished_at=now, updated_at=now,
-                )
-                OutboxMessage.objects.filter(id=message.message_id).delete()
-                self.count("failed", count)
+                if _held(message).delete()[0]:
+                    count = rows.update(
+                        status=Status.FAILED, attempts=attempts, next_attempt_at=None,
+                        error_code=intune_code(problem), error_detail=detail, finished_at=now, updated_at=now,
+                    )
+                    self.count("failed", count)
+                else:
+                    self._lost(message, "its failure")
             else:
                 retry_at = now + datetime.timedelta(seconds=backoff_seconds(attempts, problem.retry_after))
-                # The reports carry the attempt and the error for the history; the message, the schedule.
-                count = rows.update(attempts=attempts, next_attempt_at=retry_at, error_code=intune_code(problem),
-                                    error_detail=detail, updated_at=now)
-                OutboxMessage.objects.filter(id=message.message_id).update(
-                    attempts=attempts, next_attempt_at=retry_at, lease_expires_at=None
-                )
-                self.count("retry_later", count)
+                # The message carries the schedule; the reports, the attempt and the error for the history.
+                if _held(message).update(attempts=attempts, next_attempt_at=retry_at, lease_expires_at=None):
+                    count = rows.update(attempts=attempts, next_attempt_at=retry_at,
+                                        error_code=intune_code(problem), error_detail=detail, updated_at=now)
+                    self.count("retry_later", count)
+                else:
+                    self._lost(message, "its retry")
         with self.lock:
             self.result.errors.append("%s: %s" % (problem.code, problem.message))
             self.retryable_in_a_row += 1

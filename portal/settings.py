@@ -474,7 +474,7 @@ CONSENT_STATE_MAX_AGE = int(os.environ.get("CONSENT_STATE_MAX_AGE", str(24 * 360
 # Reports to Intune (compliance/outbox.py, compliance/delivery.py; see docs/scaling.md). Devices per
 # DataUploadMessage; how often a healthy Mac is reported again (capped at a third of the tenant's validity
 # period); when a failed report is tried again on its own; delivery attempts before a report fails; the
-# backoff between them (Retry-After when Intune sends one); how long a claimed row may stay "sending"
+# backoff between them (Retry-After when Intune sends one); how long a claimed message may stay in flight
 # before another worker takes it over (longer than one send with its in-request retries); threads per
 # tenant on PostgreSQL (SQLite: one); seconds one delivery task may run before it hands over.
 INTUNE_BATCH_SIZE = int(os.environ.get("INTUNE_BATCH_SIZE", "100"))

@@ -23,11 +23,19 @@ def messages_for_open_reports(apps, schema_editor):
         .values_list("tenant_id", "message_id", "status", "attempts", "next_attempt_at", "batched_at", "sent_at")
     ):
         message = messages.setdefault(message_id, Message(
-            id=message_id, tenant_id=tenant_id, status=status, upload_time=batched_at or now, claimed=True,
-            attempts=0, next_attempt_at=None if status == "accepted" else (next_attempt_at or now),
-            sent_at=sent_at if status == "accepted" else None,
+            id=message_id, tenant_id=tenant_id, status="accepted", upload_time=batched_at or now, claimed=True,
+            attempts=0,
         ))
         message.attempts = max(message.attempts, attempts)
+        if status == "pending":
+            # A message with a report still pending is pending, whatever its other reports: a claim of the old code
+            # could take part of a message's rows, and Intune's "not found" made accepted rows pending again. Its
+            # accepted reports are left out of the resend (only pending ones go) and read back with nothing to do.
+            message.status, message.sent_at = "pending", None
+            due = next_attempt_at or now
+            message.next_attempt_at = min(message.next_attempt_at or due, due)
+        elif message.status == "accepted" and sent_at is not None:
+            message.sent_at = max(message.sent_at or sent_at, sent_at)
     Message.objects.bulk_create(messages.values(), batch_size=1000)
     size = max(1, int(getattr(settings, "INTUNE_BATCH_SIZE", 100)))
     unsent = open_rows.filter(status="pending", message_id=None)

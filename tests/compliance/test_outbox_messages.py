@@ -9,7 +9,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from compliance.delivery import deliver_tenant, poll_status
+from compliance.delivery import TenantDelivery, claim, deliver_tenant, poll_status, release_expired_leases
+from compliance.intune.errors import IntuneError, Problem
 from compliance.models import ComplianceReport, OutboxMessage
 from compliance.outbox import cancel_pending, insert_reports, queue_reports
 from tests.compliance.sync_helpers import registered_macs, statuses
@@ -148,3 +149,93 @@ def test_the_migration_moves_open_reports_into_messages_and_keeps_their_ids(intu
     assert all(not m.claimed and m.status == "pending" for m in messages.values())
     assert not ComplianceReport.objects.filter(pk__in=[r.pk for r in never_sent], message_id=None).exists()
     assert not OutboxMessage.objects.filter(id=ComplianceReport.objects.get(pk=done.pk).message_id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_keeps_a_message_pending_while_one_of_its_reports_is(intune_tenant):
+    # The old claim could take part of a message's rows: some accepted, the rest still waiting under the same ID.
+    macs = registered_macs(intune_tenant, 2)
+    executor = MigrationExecutor(connection)
+    executor.migrate([("compliance", "0006_report_message_partial")])
+    Report = executor.loader.project_state([("compliance", "0006_report_message_partial")]).apps.get_model(
+        "compliance", "ComplianceReport")
+    now, message_id = timezone.now(), uuid.uuid4()
+    for mac, status in zip(macs, ("accepted", "pending"), strict=True):
+        Report.objects.create(tenant_id=intune_tenant.pk, computer_id=mac.pk, payload=[], status=status,
+                              message_id=message_id, batched_at=now, attempts=1, next_attempt_at=now,
+                              sent_at=now if status == "accepted" else None)
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    message = OutboxMessage.objects.get(id=message_id)
+    assert (message.status, message.claimed, message.next_attempt_at) == ("pending", True, now)
+
+
+class FakeIntune:
+    """Applies a message ID once, as Intune does; answers 400 to a message holding the ``bad`` device; runs a hook
+    (keyed by message ID, or "*" for every upload) before answering."""
+
+    def __init__(self, bad="", hooks=None):
+        self.bad, self.hooks, self.applied = bad, hooks or {}, {}
+
+    def upload(self, message_id, entities, upload_time=None):
+        hook = self.hooks.pop(str(message_id), None) or self.hooks.get("*")
+        if hook:
+            hook(message_id, entities)
+        if self.bad and self.bad in entities:
+            raise IntuneError(Problem("bad_request", "invalid", "", detail="PUT → 400 BadRequest: bad", status=400))
+        self.applied.setdefault(str(message_id), entities)
+
+
+@pytest.mark.django_db
+def test_a_worker_whose_lease_ran_out_leaves_the_message_to_the_one_that_claimed_it(intune_tenant, settings):
+    settings.INTUNE_BATCH_SIZE = 2
+    registered_macs(intune_tenant, 2)
+    queue_reports(intune_tenant.pk)
+    OutboxMessage.objects.update(attempts=11, claimed=True)  # the last of INTUNE_DELIVERY_MAX_ATTEMPTS (12)
+    other = TenantDelivery(intune_tenant, client=FakeIntune(), concurrency=1)
+    message, = claim(intune_tenant.pk, 1)
+
+    def stalls_past_its_lease(message_id, entities):
+        OutboxMessage.objects.update(lease_expires_at=timezone.now())
+        release_expired_leases(intune_tenant.pk)
+        again, = claim(intune_tenant.pk, 1)
+        other.send(again)  # another worker's run: 202, accepted
+        raise IntuneError(Problem("timeout", "timed out", "", detail="read timeout"))
+
+    late = TenantDelivery(intune_tenant, client=FakeIntune(hooks={str(message.message_id): stalls_past_its_lease}))
+    late.send(message)
+    # The late worker's failure neither fails the reports nor drops the message their read-back needs.
+    assert statuses(intune_tenant) == {Status.ACCEPTED: 2}
+    assert OutboxMessage.objects.get(id=message.message_id).status == OutboxMessage.Status.ACCEPTED
+    assert late.result.counters["lease_lost"] == 1
+
+
+@pytest.mark.django_db
+def test_a_split_half_taken_over_after_its_lease_is_not_sent_twice(intune_tenant, settings):
+    settings.INTUNE_BATCH_SIZE = 4
+    registered_macs(intune_tenant, 4)
+    queue_reports(intune_tenant.pk)
+    reports = list(ComplianceReport.objects.order_by("id"))
+    bad, third = reports[3].entra_device_id, reports[2].entra_device_id
+    intune = FakeIntune(bad)
+    worker = TenantDelivery(intune_tenant, client=intune, concurrency=1)
+    other = TenantDelivery(intune_tenant, client=intune, concurrency=1)
+    taken = {}
+
+    def meanwhile(message_id, entities):
+        if "first" not in taken and third not in entities and bad not in entities:
+            # The first half goes out slowly: the second half's lease runs out and another run claims it.
+            taken["first"] = True
+            OutboxMessage.objects.exclude(id=message_id).update(lease_expires_at=timezone.now())
+            release_expired_leases(intune_tenant.pk)
+            taken["second"], = claim(intune_tenant.pk, 1)
+            other.send(taken["second"])  # and splits it: the third report goes out alone, once
+
+    intune.hooks["*"] = meanwhile
+    message, = claim(intune_tenant.pk, 1)
+    worker.send(message)
+    sent_under = [mid for mid, content in intune.applied.items() if third in content]
+    assert len(sent_under) == 1, sent_under
+    assert worker.result.counters["lease_lost"] == 1
+    assert statuses(intune_tenant) == {Status.ACCEPTED: 3, Status.FAILED: 1}
