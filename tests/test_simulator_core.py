@@ -34,3 +34,13 @@ def test_faults_can_target_path_prefixes(simulator):
     simulator.set_faults(error_rate=1.0, paths=["/intune"])
     assert get(simulator, "/intune/x").status_code == 503
     assert get(simulator, "/graph/x").status_code == 404
+
+
+def test_settling_memory_moves_what_the_simulator_holds_out_of_the_collectors_sight(simulator):
+    import gc
+
+    try:
+        answer = requests.post(simulator.base_url + "/_sim/gc", verify=str(simulator.ca_path), timeout=30)
+        assert answer.status_code == 200 and answer.json()["frozen"] == gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # the test simulator runs in this process
