@@ -41,6 +41,6 @@ def test_settling_memory_moves_what_the_simulator_holds_out_of_the_collectors_si
 
     try:
         answer = requests.post(simulator.base_url + "/_sim/gc", verify=str(simulator.ca_path), timeout=30)
-        assert answer.status_code == 200 and answer.json()["frozen"] == gc.get_freeze_count() > 0
+        assert answer.status_code == 200 and answer.json()["frozen"] > 0 and gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()  # the test simulator runs in this process
