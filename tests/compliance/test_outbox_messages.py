@@ -239,3 +239,24 @@ def test_a_split_half_taken_over_after_its_lease_is_not_sent_twice(intune_tenant
     assert len(sent_under) == 1, sent_under
     assert worker.result.counters["lease_lost"] == 1
     assert statuses(intune_tenant) == {Status.ACCEPTED: 3, Status.FAILED: 1}
+
+
+@pytest.mark.django_db
+def test_the_accept_is_one_statement_committed_without_waiting_for_its_wal_flush(intune_tenant):
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    from django.test.utils import CaptureQueriesContext
+
+    from compliance.delivery import _accept
+
+    registered_macs(intune_tenant, 3)
+    queue_reports(intune_tenant.pk)
+    message, = claim(intune_tenant.pk, 1)
+    with CaptureQueriesContext(connection) as queries:
+        assert _accept(message.message_id, message.row_ids, timezone.now()) == 3
+    assert len(queries.captured_queries) == 1
+    with connection.cursor() as cursor:  # inside this test's transaction, where the setting took effect
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "off"
+    assert statuses(intune_tenant) == {Status.ACCEPTED: 3}
+    assert OutboxMessage.objects.get().status == OutboxMessage.Status.ACCEPTED
