@@ -44,6 +44,7 @@ from django.utils.dateparse import parse_datetime
 
 from compliance.intune.errors import IntuneError, explain
 from compliance.models import ComplianceReport, OutboxMessage
+from devices.bulk import filter_in
 from portal.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -165,10 +166,7 @@ def _id_in(column, ids, field="id", model=ComplianceReport):
 
 def _pending(ids):
     """The rows of ``ids`` still pending (a message's reports, until Intune answers)."""
-    rows = ComplianceReport.objects.filter(status=Status.PENDING)
-    if connection.vendor == "postgresql":
-        return rows.extra(where=['"compliance_compliancereport"."id" = ANY(%s)'], params=[list(ids)])  # noqa: S610
-    return rows.filter(id__in=ids)
+    return filter_in(ComplianceReport.objects.filter(status=Status.PENDING), "id", ids)
 
 
 def _accept(message_id, ids, now):

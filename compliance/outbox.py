@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from compliance.intune.payloads import entities_for, hold_reason, isoformat, partner_report, payload_hash
 from compliance.models import ComplianceReport, OutboxMessage
-from devices.bulk import RowWriter, select_rows
+from devices.bulk import RowWriter, filter_in, select_rows
 from devices.models import Computer, UserAccount
 from portal.models import ReportingMode, Tenant
 
@@ -220,22 +220,12 @@ def _rows(queryset, fields, inventory_mode):
     return select_rows(queryset, fields)
 
 
-def _for_ids(queryset, field_name, ids):
-    """``queryset`` filtered to ``field_name`` in ``ids``. PostgreSQL takes the IDs as one array parameter:
-    Django prepares an ``IN`` list value by value, which cost more than the query itself."""
-    if connection.vendor == "postgresql":
-        column = "%s.%s" % (connection.ops.quote_name(queryset.model._meta.db_table),
-                            connection.ops.quote_name(queryset.model._meta.get_field(field_name).column))
-        return queryset.extra(where=["%s = ANY(%%s)" % column], params=[list(ids)])  # noqa: S610 - names only
-    return queryset.filter(**{field_name + "__in": ids})
-
-
 def _within(queryset, field_name, ids):
     """``queryset`` narrowed to ``field_name`` in the sorted ``ids``, or to their range when they are dense (the
     caller drops what is not in ``ids``): one index range scan instead of an index probe per ID."""
     if ids and ids[-1] - ids[0] < 2 * len(ids):
         return queryset.filter(**{field_name + "__gte": ids[0], field_name + "__lte": ids[-1]})
-    return _for_ids(queryset, field_name, ids)
+    return filter_in(queryset, field_name, ids)
 
 
 def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_after, inventory_mode, force, reason,
@@ -246,7 +236,7 @@ def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_aft
     if last - first < 2 * len(macs):  # dense (a full pass): an ID range, and the odd user of another Mac is dropped
         users = users.filter(computer_id__gte=first, computer_id__lte=last)
     else:
-        users = _for_ids(users, "computer_id", list(by_id))
+        users = filter_in(users, "computer_id", list(by_id))
     users = [
         user for user in _rows(users.order_by("computer_id", "id"), user_fields, inventory_mode)
         if user.computer_id in by_id and pair_device_id(by_id[user.computer_id], user)
@@ -287,7 +277,7 @@ def _queue_chunk(tenant, guid, macs, user_fields, now, refresh, retry_failed_aft
     position = _writer().columns.index("user_account_id")
     pair_ids = [row[position] for row in rows if row[position] in previous]
     if pair_ids:
-        pairs = _for_ids(ComplianceReport.objects.all(), "user_account_id", pair_ids)
+        pairs = filter_in(ComplianceReport.objects.all(), "user_account_id", pair_ids)
         result.superseded += supersede_unsent(pairs, now)
         pairs.filter(latest=True).update(latest=False)
     _writer().insert_new(messages.assign(rows), keys=False)

@@ -159,6 +159,16 @@ def _json_list(items):
     return json.dumps(list(items))
 
 
+def filter_in(queryset, field_name, ids):
+    """``queryset`` filtered to ``field_name`` in ``ids``. PostgreSQL takes the IDs as one array parameter:
+    Django prepares an ``IN`` list value by value, which cost more than the query itself."""
+    if connection.vendor == "postgresql":
+        column = "%s.%s" % (connection.ops.quote_name(queryset.model._meta.db_table),
+                            connection.ops.quote_name(queryset.model._meta.get_field(field_name).column))
+        return queryset.extra(where=["%s = ANY(%%s)" % column], params=[list(ids)])  # noqa: S610 - names only
+    return queryset.filter(**{field_name + "__in": ids})
+
+
 @functools.cache
 def _row_type(fields):
     return collections.namedtuple("Row", fields)
