@@ -176,6 +176,18 @@ print("returned %d tasks, freed %d lanes" % (tasks, lanes))
 """
 
 
+def worker_counts(text):
+    """``--workers``: "1,2,4" as [1, 2, 4]; anything else is refused before any set-up starts."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("expected positive whole numbers separated by commas, such as 1,2,4; got %r"
+                                         % text)
+    return counts
+
+
 def vacuum(url):
     """``VACUUM (ANALYZE)`` the database (not timed): what autovacuum does between the rounds in production. It
     is off on the team's PostgreSQL, so without this each round would meet the dead rows and stale statistics
@@ -256,7 +268,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenants", type=int, default=4)
     parser.add_argument("--macs", type=int, default=1500, help="Macs per tenant")
-    parser.add_argument("--workers", default="1,2,4", help="qcluster processes per round")
+    parser.add_argument("--workers", default=[1, 2, 4], type=worker_counts,
+                        help="qcluster processes per round, comma-separated (default 1,2,4)")
     parser.add_argument("--fault-rate", type=float, default=0.05, help="each of 503, 429 and dropped answers")
     parser.add_argument("--batch-size", type=int, default=25, help="devices per DataUploadMessage")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/bench_scaleout")
@@ -307,7 +320,7 @@ def main():
             wait_for_port(port, timeout=60, what="gunicorn")
         changes = args.tenants * args.macs
         results = []
-        for round_no, workers in enumerate(int(w) for w in args.workers.split(",")):
+        for round_no, workers in enumerate(args.workers):
             version = "15.%d" % (round_no + 1)
             if args.database_url.startswith("postgres") and not args.no_vacuum:
                 vacuum(args.database_url)
@@ -410,7 +423,7 @@ def main():
             print("  " + failure)
         raise SystemExit(1)
     print("every check passed: each change applied exactly once, none lost, with %s qcluster processes"
-          % args.workers)
+          % ",".join(map(str, args.workers)))
 
 
 if __name__ == "__main__":
